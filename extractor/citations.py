@@ -1,0 +1,195 @@
+"""Guideline paragraphs -> citations (``Claims Administrator guideline:`` / ``MAXIMUS guideline:``).
+
+Each "Decision based on ..." sentence is one cited source; an MTUS sentence may name several
+MTUS works joined by ", and ". Sentences saying nothing was cited are not citations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .text import collapse
+
+_SENTENCE = re.compile(r"Decision\s+based\s+on\s+")
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_WORK_JOIN = re.compile(r",?\s+and\s+(?=[A-Z][^:]*?\b(?:19|20)\d{2}\b)")
+_YEAR_WORK = re.compile(
+    r"(?P<name>.+?\b(?:19|20)\d{2}(?:\s+Guidelines)?)"
+    r"(?:,?\s*Section\(s\):\s*(?P<topic>.+?))?"
+    r"(?:,?\s*Page\(s\):\s*(?P<pages>[\d,\s-]+\d))?\s*$"
+)
+_NO_YEAR_WORK = re.compile(
+    r"(?P<name>.+?Guidelines)(?:[\s,]+(?:Section\(s\):\s*)?(?P<topic>.+?))?"
+    r"(?:,?\s*(?:Section\(s\)|Page\(s\)):\s*(?P<pages>[\d,\s-]+\d))?\s*$"
+)
+_ODG = re.compile(r"^(?:the\s+)?(?:Official\s+Disability\s+Guidelines?|ODG)\b(?:\s*\(ODG\))?(?:\s+guidelines)?[\s,:;.\-–]*", re.I)
+_ACOEM = re.compile(
+    r"^(?:the\s+)?(?:American\s+College\s+of\s+Occupational\s+and\s+Environmental\s+Medicine\s*\(ACOEM\)|ACOEM)"
+    r"(?:\s+guidelines\b)?[\s,:;.\-–]*",
+    re.I,
+)
+_MULTI_SOURCE = re.compile(
+    r",?\s+and\s+(?:the\s+)?(?=Official\s+Disability|ODG\b|ACOEM\b)|,\s+(?=ODG\b|Official\s+Disability)|\s+and\s+Other\s+Medical\s+Treatment\s+Guidelines\s+"
+    r"|(?<=accessed \d\d/\d\d/\d{4}),\s+"
+)
+# Layout C names its sources in free sentences: "MTUS ..., Section(s): X. Official Disability Guidelines (ODG), ..."
+_FREE_CITATION = re.compile(
+    r"(?:^[ \t]*|(?<=[.:]\s)|(?<=[.:]\n))(?:California\s+)?(?P<src>MTUS|Official\s+Disability\s+Guidelines|ODG|ACOEM)\b"
+    r"(?P<body>.*?)(?=\.\s+[A-Z]|\.?\s*\Z)",
+    re.S | re.M,
+)
+_CHAPTERS = [
+    "Low Back - Lumbar & Thoracic", "Low Back, Lumbar & Thoracic", "Low Back- Lumbar & Thoracic", "Low Back & Thoracic", "Low Back", "Neck and Upper Back", "Pain", "Chronic Pain",
+    "Shoulder", "Knee and Leg", "Knee", "Ankle and Foot", "Forearm, Wrist, and Hand", "Forearm, Wrist and Hand",
+    "Elbow", "Hip and Pelvis", "Head", "Mental Illness and Stress", "Carpal Tunnel Syndrome", "Pulmonary", "Preface",
+    "Treatment in Workers' Compensation", "Burns", "Eye", "Hernia", "Diabetes", "Fitness for Duty",
+    "Integrated Treatment/Disability Duration Guidelines",
+]
+
+
+def _chapter_pattern(name: str) -> str:
+    words = [r"(?:and|&)" if w in ("and", "&") else re.escape(w) for w in name.replace(",", " ,").split()]
+    return r"\s*".join(words)
+
+
+_ACUTE_CHRONIC = r"\s*\((?:Acute\s+(?:and|&)\s+)?Chronic\)"
+_CHAPTER = re.compile(
+    r"^(?P<chapter>(?:" + "|".join(_chapter_pattern(c) for c in sorted(_CHAPTERS, key=len, reverse=True)) + r"))"
+    r"(?P<qualifier>" + _ACUTE_CHRONIC + r")?"
+    r"(?:\s*(?:chapters?|section))?(?:\s*\((?:updated|online)[^)]*\))*"
+    r"(?P<late_qualifier>" + _ACUTE_CHRONIC + r")?"
+    r"(?=$|[\s,:;.\-–/(]|(?<=\)))",
+    re.I,
+)
+_LEAD = " ,:;.-–/"
+_ACOEM_PAGE = re.compile(r",?\s*(?:pg\.?|pages?)\s*\d+(?:-\d+)?\.?$", re.I)
+
+
+@dataclass(frozen=True)
+class ParsedCitation:
+    """A citation and the range ``[start, end)`` of its sentence within the paragraph."""
+
+    source: str
+    guideline: str | None
+    topic: str | None
+    pages: list[int]
+    start: int
+    end: int
+
+
+def parse_guideline_paragraph(paragraph: str) -> list[ParsedCitation]:
+    """All citations of one guideline paragraph, in printed order."""
+    starts = [m for m in _SENTENCE.finditer(paragraph)]
+    if not starts:
+        return _free_citations(paragraph)
+    out: list[ParsedCitation] = []
+    for i, m in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(paragraph)
+        body = collapse(paragraph[m.end() : end]).rstrip(". ")
+        for source, guideline, topic, pages in _parse_sentence(body):
+            out.append(ParsedCitation(source, guideline, topic, pages, m.start(), end))
+    return out
+
+
+def _free_citations(paragraph: str) -> list[ParsedCitation]:
+    out = []
+    for m in _FREE_CITATION.finditer(paragraph):
+        body = collapse(m["body"]).rstrip(". ")
+        if m["src"].upper() == "MTUS":
+            if not re.search(r"Guidelines|Complaints|Treatment|Section\(s\)|\b(?:19|20)\d\d\b", body):
+                continue  # prose about the MTUS, not a citation
+            found = _mtus(body.strip(_LEAD))
+        else:
+            found = _non_mtus_all(collapse(m["src"]) + " " + body)
+        out.extend(ParsedCitation(*c, m.start(), m.end()) for c in found)
+    return out
+
+
+def _parse_sentence(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+    if re.match(r"Non-MTUS\b", body, re.I):
+        rest = re.sub(r"^Non-MTUS\s*(?:Citation)?[\s:,]*", "", body, flags=re.I)
+        return _non_mtus_all(rest)
+    if body.upper().startswith("MTUS"):
+        return _mtus(body[4:].strip(_LEAD))
+    return []
+
+
+def _mtus(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+    out = []
+    for work in _split_works(body):
+        m = _YEAR_WORK.match(work) or _NO_YEAR_WORK.match(work)
+        if m:
+            out.append(("MTUS", collapse(m["name"]).strip(_LEAD), _clean(m["topic"]), expand_pages(m["pages"])))
+        else:
+            out.append(("MTUS", _clean(work), None, []))
+    return out
+
+
+def _split_works(body: str) -> list[str]:
+    """MTUS works joined by ", and ": a join counts only once the work before it has its year,
+    so "Forearm, Wrist, and Hand Complaints 2004" stays whole."""
+    works, last = [], 0
+    for m in _WORK_JOIN.finditer(body):
+        if _YEAR.search(body, last, m.start()):
+            works.append(body[last : m.start()])
+            last = m.end()
+    works.append(body[last:])
+    return [w for w in works if w.strip(_LEAD)]
+
+
+def _non_mtus_all(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+    return [c for part in _MULTI_SOURCE.split(body) if part.strip(_LEAD) for c in _non_mtus(part)]
+
+
+def _non_mtus(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+    body = body.strip(_LEAD)
+    if m := _ACOEM.match(body):
+        rest = _ACOEM_PAGE.sub("", body[m.end() :]).strip(_LEAD)
+        rest = re.sub(r"^Guidelines\b[\s,]*", "", rest, flags=re.I)
+        guideline, _, topic = rest.partition("/")
+        return [("ACOEM", _clean(guideline) or "ACOEM", _clean(topic), [])]
+    odg = _ODG.match(body)
+    rest = body[odg.end() :] if odg else body
+    rest = re.sub(r"^(?:19|20)\d{2}\b[\s,]*", "", rest)
+    if chapter := _CHAPTER.match(rest):
+        name = collapse(chapter["chapter"] + (chapter["qualifier"] or chapter["late_qualifier"] or ""))
+        topic = _clean(rest[chapter.end() :])
+        if topic and _CHAPTER.match(topic):  # several chapters: "Neck and Upper Back, Low Back"
+            return [("ODG", name, None, []), *_non_mtus("ODG " + topic)]
+        return [("ODG", name, topic, [])]
+    if odg:
+        return [("ODG", "Official Disability Guidelines", _clean(rest), [])]
+    return [("other", _clean(body), None, [])]
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = collapse(value).strip(_LEAD)
+    if value.startswith("(") and _closing_paren(value) == len(value) - 1:
+        value = value[1:-1]
+    return value or None
+
+
+def _closing_paren(value: str) -> int:
+    """Index of the parenthesis that closes the one at index 0, or -1."""
+    depth = 0
+    for i, ch in enumerate(value):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0:
+            return i
+    return -1
+
+
+def expand_pages(value: str | None) -> list[int]:
+    """``17-19, 49`` -> ``[17, 18, 19, 49]``."""
+    pages: list[int] = []
+    for part in re.split(r"[,\s]+", value or ""):
+        if m := re.fullmatch(r"(\d+)-(\d+)", part):
+            lo, hi = int(m[1]), int(m[2])
+            if lo <= hi <= lo + 500:
+                pages.extend(range(lo, hi + 1))
+        elif part.isdigit():
+            pages.append(int(part))
+    return pages

@@ -1,0 +1,113 @@
+"""Medications in a request: generic names, strength and quantity.
+
+Brand -> generic comes from drug-named-entity-recognition (offline, loaded on first use); a small
+table covers workers' comp products it lacks (combination opioids, compounded kits).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Products drug-named-entity-recognition does not know, or names only as a class.
+EXTRA_GENERICS = {
+    "norco": "hydrocodone/acetaminophen",
+    "vicodin": "hydrocodone/acetaminophen",
+    "lortab": "hydrocodone/acetaminophen",
+    "percocet": "oxycodone/acetaminophen",
+    "endocet": "oxycodone/acetaminophen",
+    "ultracet": "tramadol/acetaminophen",
+    "fioricet": "butalbital/acetaminophen/caffeine",
+    "duexis": "ibuprofen/famotidine",
+    "colace": "docusate",
+    "lidopro": "capsaicin/lidocaine/menthol/methyl salicylate",
+    "terocin": "capsaicin/lidocaine/menthol/methyl salicylate",
+    "synapryn": "tramadol",
+    "tabradol": "cyclobenzaprine",
+    "deprizine": "ranitidine",
+    "fanatrex": "gabapentin",
+    "dicopanol": "diphenhydramine",
+    "ketophene": "ketoprofen",
+    "trezix": "acetaminophen/caffeine/dihydrocodeine",
+    "fexmid": "cyclobenzaprine",
+    "nalfon": "fenoprofen",
+    "theramine": "medical food",
+}
+_FORM_WORDS = re.compile(
+    r"\s+(?:patch(?:es)?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|solution|suspension|spray|"
+    r"oral|topical|transdermal|grams?|gm|ml)\b",
+    re.I,
+)
+_SALTS = re.compile(r"\s+(?:hcl|hydrochloride|sodium|sod|potassium|er|xr|sr|cr|dr|ir|la|extended release)\b", re.I)
+_STRENGTH = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)*)\s*(mcg/hr|mcg/h|mg/ml|mg/g|mg/\d+\s*ml|mcg|mg|gm|g|ml|%|iu)(?![\w])",
+    re.I,
+)
+_QUANTITY = re.compile(r"#\s*(\d+)")
+_COUNTS = re.compile(r"^\s*(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+", re.I)
+# A word that is surely not a drug, though the NER lexicon may say otherwise.
+_NOT_DRUGS = {"oxygen", "water", "ice", "heat", "gym", "pool", "massage", "nurse", "unit", "home"}
+
+
+@lru_cache(maxsize=1)
+def _finder():  # type: ignore[no-untyped-def]
+    from drug_named_entity_recognition import find_drugs
+
+    return find_drugs
+
+
+def generic_names(text: str) -> list[str]:
+    """Lower-case generic names of the drugs ``text`` names, in order, table first."""
+    words = re.findall(r"[A-Za-z][A-Za-z\-]+", text)
+    found: list[str] = []
+    for word in words:
+        if (generic := EXTRA_GENERICS.get(word.lower())) and generic not in found:
+            found.append(generic)
+    if found:
+        return found
+    words = [w for w in words if w.lower() not in _NOT_DRUGS]
+    for hit in _finder()(words, is_ignore_case=True):
+        name = _FORM_WORDS.sub("", hit[0]["name"]).lower()
+        if name and name not in found and name != "stool softeners":
+            found.append(name)
+    return found
+
+
+def strength(text: str) -> str | None:
+    """``5mcg/hr`` -> ``5 mcg/hr``; ``10/325MG`` -> ``10/325 mg``; several percentages joined: ``10/5 %``."""
+    found = [(re.sub(r"\s+", "", m[1]), re.sub(r"/(\d+)\s*ml", r"/\1 ml", m[2].lower())) for m in _STRENGTH.finditer(text)]
+    found = [(n, u) for n, u in found if not (u in ("g", "gm", "ml") and len(found) > 1)]
+    if not found:
+        return None
+    units = {u for _, u in found}
+    if len(found) > 1 and units == {"%"}:
+        return "/".join(n for n, _ in found) + " %"
+    return " ".join(f"{number} {unit}" for number, unit in found)
+
+
+def quantity(text: str) -> int | None:
+    """The dispensed count after ``#``."""
+    m = _QUANTITY.search(text)
+    return int(m.group(1)) if m else None
+
+
+_NAME_STOP = re.compile(
+    r"\s*(?:#|\(|\[|\bwith\b|\bx\s*\d|\bper\b|\bqty\b|\bquantity\b|\bDOS\b|\bin\s+(?:a\s+)?(?:cream|gel)\b|"
+    r"\d+\s*refills?|\bfor\b|\bby\s+mouth\b|\b(?:once|twice|three times)\b|\bdaily\b|\bq\.?\s?\d|\bone\s+by\b)", re.I)
+_NAME_SPLIT = re.compile(r"\s*(?:/|\+|,|\band\b)\s*")
+_FILLER = re.compile(r"^(?:(?:\w+\s+){0,3}supply\s+of\s+|(?:\w+\s+)?(?:containers?|refills?|bottles?|tubes?|boxes?)\s+of\s+|compound(?:ed)?\s+)", re.I)
+
+
+def drug_name(request: str) -> str:
+    """The drug name(s) as written, joined with "/": strengths, forms, quantities and refills removed."""
+    name = _FILLER.sub("", request.strip())
+    name = _STRENGTH.sub(" ", name)
+    name = _NAME_STOP.split(name, maxsplit=1)[0]
+    names = []
+    for piece in _NAME_SPLIT.split(name):
+        piece = _FORM_WORDS.sub("", " " + piece).strip()
+        piece = re.sub(r"\b(?:\d+(?:\.\d+)?|cream base|base|compound(?:ed)?)\b", " ", piece, flags=re.I)
+        piece = " ".join(piece.split()).strip(" -,.%")
+        if piece:
+            names.append(piece)
+    return "/".join(names)

@@ -1,0 +1,58 @@
+"""Errors, rooted in one base so callers can catch everything imr-extract raises.
+
+    ImrExtractError
+    ├── LetterError              one input file could not give a record (carries the path)
+    │   ├── UnreadableFileError  missing, empty, too large, binary, unsupported type, undecodable
+    │   ├── CorruptPdfError      the PDF library could not open it
+    │   ├── NoTextLayerError     a PDF with no text (a scan): OCR it first
+    │   └── NotAnImrLetterError  text with none of the marks of an IMR determination letter
+    ├── ConfigurationError       settings that cannot work (bad backend name, missing endpoint)
+    └── ModelError               the LLM endpoint failed for one letter after all retries
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ImrExtractError(Exception):
+    """Base of every error imr-extract raises on purpose."""
+
+
+class LetterError(ImrExtractError):
+    """One letter could not be turned into a record; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnreadableFileError(LetterError):
+    """The file is missing, empty, too large, binary, of an unsupported type or undecodable."""
+
+
+class CorruptPdfError(LetterError):
+    """The PDF could not be opened."""
+
+
+class NoTextLayerError(LetterError):
+    """The PDF has pages but no text layer (a scanned image)."""
+
+
+class NotAnImrLetterError(LetterError):
+    """The text does not look like an IMR final determination letter."""
+
+
+class ConfigurationError(ImrExtractError):
+    """The settings cannot work as given."""
+
+
+class ModelError(ImrExtractError):
+    """The model endpoint failed for one letter after every retry; carries what was spent."""
+
+    def __init__(self, message: str, *, attempts: int = 0, last_output: str | None = None, tokens: int = 0) -> None:
+        self.attempts = attempts
+        self.last_output = last_output
+        self.tokens = tokens
+        super().__init__(message)

@@ -1,0 +1,127 @@
+"""One item block -> the item's fields: request, partial and retrospective parts, drug facts,
+citations, rationale. Verbatim fields keep the clean-text range they came from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from . import classify, drugs
+from .citations import parse_guideline_paragraph
+from .models import Category, Citation, ExtractionWarning, Item
+from .segment import ItemBlock, Region
+from .text import CleanText, collapse
+from .values import DATE_PATTERN, parse_date
+
+_PARTIAL = re.compile(
+    r"^(?P<original>.+?)\s+was\s+the\s+original\s+request\.\s*.*?"
+    r"(?:The\s+remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+original\s+request,?|The\s+original\s+request,)\s*"
+    r"(?P<request>.+)$",
+    re.I | re.S,
+)
+_RETRO_PREFIX = re.compile(r"^Retrospective(?:\s+request)?(?:\s+for)?\s*:?\s*", re.I)
+_TRAILING_IS = re.compile(r"\s+is\s*:?\s*$|\s*:\s*$", re.I)
+_DOS = re.compile(r"\b(?:DOS|dates?\s+of\s+service)\b\s*:?\s*(?:on\s+)?(" + DATE_PATTERN + ")", re.I)
+
+
+@dataclass
+class ParsedItem:
+    """An item and its warnings, with clean-text ranges for its verbatim fields."""
+
+    item: Item
+    warnings: list[ExtractionWarning] = field(default_factory=list)
+
+
+def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.date | None) -> ParsedItem:
+    """Fields of item ``index`` from its block; missing paragraphs become warnings, never guesses."""
+    text = clean.text
+    warnings: list[ExtractionWarning] = []
+    heading_start, heading_end = _trim(text, block.heading)
+    heading = collapse(text[heading_start:heading_end])
+    heading = _TRAILING_IS.sub("", heading)
+    spans = {}
+    original = None
+    request = heading
+    if m := _PARTIAL.match(heading):
+        original = _RETRO_PREFIX.sub("", m["original"].strip())
+        request = _TRAILING_IS.sub("", m["request"].strip())
+        spans["original_request"] = _locate(clean, heading_start, heading_end, m["original"])
+    retro_prefix = _RETRO_PREFIX.match(request)
+    request = _RETRO_PREFIX.sub("", request)
+    spans["request"] = _locate(clean, heading_start, heading_end, request)
+    dos = _DOS.search(request)
+    date_of_service = parse_date(dos.group(1), reference=reference) if dos else None
+    retrospective = bool(retro_prefix) or dos is not None or "retrospective" in heading.lower()
+
+    generics = drugs.generic_names(request)
+    category = classify.categorise(request, has_drug=bool(generics))
+    is_drug = category == Category.medication.value or category is Category.medication
+    if is_drug:
+        treatment = drugs.drug_name(classify.drug_request(request)) or request
+    else:
+        treatment = classify.service_name(request, category)
+
+    ca = _citations(clean, block.claims_administrator)
+    reviewer = _citations(clean, block.reviewer)
+    rationale = ""
+    if block.rationale is not None:
+        r_start, r_end = _trim(text, block.rationale)
+        rationale = collapse(text[r_start:r_end])
+        spans["rationale"] = clean.span(r_start, r_end)
+    for name, region in (("Decision rationale", block.rationale), ("MAXIMUS guideline", block.reviewer)):
+        if region is None:
+            warnings.append(ExtractionWarning(code="paragraph_missing", item=index,
+                                              message=f"item {index + 1}: no '{name}:' paragraph found (letter truncated?)"))
+    if block.rationale is not None and not rationale:
+        warnings.append(ExtractionWarning(code="empty_rationale", item=index, message=f"item {index + 1}: rationale is empty"))
+
+    item = Item(
+        request=request,
+        original_request=original,
+        retrospective=retrospective,
+        date_of_service=date_of_service,
+        treatment=treatment,
+        category=category,
+        generic_name="/".join(generics) if is_drug and generics else None,
+        strength=drugs.strength(request) if is_drug else None,
+        quantity=drugs.quantity(request),
+        decision=block.decision,
+        claims_administrator_guidelines=ca,
+        reviewer_guidelines=reviewer,
+        rationale=rationale,
+        reasons=classify.reasons(rationale, block.decision),
+        spans={k: v for k, v in spans.items() if v is not None},
+    )
+    return ParsedItem(item=item, warnings=warnings)
+
+
+def _citations(clean: CleanText, region: Region | None) -> list[Citation]:
+    if region is None:
+        return []
+    paragraph = region.of(clean.text)
+    return [
+        Citation(source=c.source, guideline=c.guideline, topic=c.topic, pages=c.pages,  # type: ignore[arg-type]
+                 span=clean.span(region.start + c.start, region.start + c.end))
+        for c in parse_guideline_paragraph(paragraph)
+    ]
+
+
+def _trim(text: str, region: Region) -> tuple[int, int]:
+    """The region without surrounding whitespace."""
+    start, end = region.start, region.end
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _locate(clean: CleanText, start: int, end: int, value: str):  # type: ignore[no-untyped-def]
+    """The read-text span of ``value`` (whitespace-collapsed) inside the clean range."""
+    words = value.split()
+    if not words:
+        return None
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    m = re.compile(pattern).search(clean.text, start, end)
+    return clean.span(m.start(), m.end()) if m else None

@@ -1,0 +1,161 @@
+"""The record: the contract's fields (docs/record-format.md) plus spans, warnings and provenance.
+
+Every stage imports its types from here; nothing here imports a stage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Layout = Literal["A", "B", "C", "unknown"]
+Decision = Literal["upheld", "overturned"]
+Source = Literal["MTUS", "ODG", "ACOEM", "other"]
+
+
+class Category(str, Enum):
+    """Treatment categories of the contract."""
+
+    medication = "medication"
+    imaging = "imaging"
+    lab_test = "lab_test"
+    diagnostic_test = "diagnostic_test"
+    physical_therapy = "physical_therapy"
+    chiropractic = "chiropractic"
+    acupuncture = "acupuncture"
+    injection = "injection"
+    surgery = "surgery"
+    equipment = "equipment"
+    psychological = "psychological"
+    functional_restoration = "functional_restoration"
+    home_care = "home_care"
+    consultation = "consultation"
+    exercise_program = "exercise_program"
+    other = "other"
+
+
+class Reason(str, Enum):
+    """Why an item was decided as it was (a judgement, scored softly)."""
+
+    no_functional_improvement = "no_functional_improvement"
+    no_pain_relief_documented = "no_pain_relief_documented"
+    long_term_use_not_recommended = "long_term_use_not_recommended"
+    not_recommended = "not_recommended"
+    prerequisites_not_met = "prerequisites_not_met"
+    indication_not_documented = "indication_not_documented"
+    primary_treatment_not_necessary = "primary_treatment_not_necessary"
+    guideline_criteria_met = "guideline_criteria_met"
+    other = "other"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class Span(_Model):
+    """Half-open character range ``[start, end)`` in the letter's text as read (``read_letter(path).text``)."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Citation(_Model):
+    """One cited guideline: ``Decision based on MTUS Low Back Complaints 2004, Section(s): Special Studies``."""
+
+    source: Source
+    guideline: str | None = None
+    topic: str | None = None
+    pages: list[int] = Field(default_factory=list)
+    span: Span | None = None
+
+
+class Item(_Model):
+    """One disputed treatment or service and its decision."""
+
+    request: str
+    original_request: str | None = None
+    retrospective: bool = False
+    date_of_service: dt.date | None = None
+    treatment: str
+    category: Category = Category.other
+    generic_name: str | None = None
+    strength: str | None = None
+    quantity: int | None = None
+    decision: Decision
+    claims_administrator_guidelines: list[Citation] = Field(default_factory=list)
+    reviewer_guidelines: list[Citation] = Field(default_factory=list)
+    rationale: str = ""
+    reasons: list[Reason] = Field(default_factory=list)
+    spans: dict[str, Span] = Field(
+        default_factory=dict, description="Where each verbatim field (request, original_request, rationale) was read."
+    )
+
+
+class ExtractionWarning(_Model):
+    """Something the reader should check: a field not found, a truncated letter, a disagreement."""
+
+    code: str
+    message: str
+    item: int | None = Field(default=None, description="0-based item index the warning is about, if any.")
+
+
+class ErrorInfo(_Model):
+    """Why a letter produced no record: the record then carries only its identity and this."""
+
+    type: str
+    message: str
+
+
+class Usage(_Model):
+    """Tokens and estimated cost of the model calls behind one record."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    cost_usd: float | None = None
+
+
+class Provenance(_Model):
+    """How the record was made, so any row can be traced and reproduced."""
+
+    backend: str
+    package_version: str
+    source_path: str | None = None
+    source_sha256: str | None = None
+    prompt_version: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+
+
+class Record(_Model):
+    """One IMR final determination letter."""
+
+    document_id: str
+    layout: Layout = "unknown"
+    case_number: str | None = None
+    date_assigned: dt.date | None = None
+    decision_date: dt.date | None = None
+    ur_denial_date: dt.date | None = None
+    application_received_date: dt.date | None = None
+    priority: Literal["standard", "expedited"] | None = None
+    date_of_injury: dt.date | None = None
+    patient_sex: Literal["male", "female"] | None = None
+    patient_age: int | None = Field(default=None, ge=0, le=120)
+    reviewer_specialty: str | None = None
+    reviewer_licensure: list[str] = Field(default_factory=list)
+    diagnoses: list[str] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list)
+    spans: dict[str, Span] = Field(default_factory=dict, description="Where each letter-level field was read.")
+    warnings: list[ExtractionWarning] = Field(default_factory=list)
+    needs_review: bool = False
+    review_reasons: list[str] = Field(default_factory=list)
+    provenance: Provenance
+    error: ErrorInfo | None = Field(default=None, description="Set on an error record: the letter gave no record.")
+
+    @property
+    def ok(self) -> bool:
+        """True unless this is an error record."""
+        return self.error is None

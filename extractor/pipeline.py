@@ -1,0 +1,98 @@
+"""One letter's way through the system: read -> normalise -> parse -> (model) -> record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .errors import ConfigurationError, LetterError, NotAnImrLetterError
+from .models import ErrorInfo, ExtractionWarning, Provenance, Record
+from .parse import parse_letter
+from .read import SUPPORTED_SUFFIXES, LetterText, read_letter
+from .segment import looks_like_imr
+from .settings import Settings
+from .text import normalise
+
+BACKENDS = ("offline",)
+
+
+def package_version() -> str:
+    try:
+        return version("imr-extract")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def extract(path: str | Path, *, backend: str | None = None, settings: Settings | None = None) -> Record:
+    """The record of one letter. Raises a ``LetterError`` naming the file if it cannot give one."""
+    settings = settings or Settings()
+    chosen = resolve_backend(backend or settings.backend)
+    letter = read_letter(path, max_bytes=settings.max_file_bytes)
+    return extract_text(letter, backend=chosen)
+
+
+def extract_text(letter: LetterText, *, backend: str = "offline") -> Record:
+    """The record of a letter already read."""
+    if backend not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    clean = normalise(letter.text)
+    if not looks_like_imr(clean.text):
+        raise NotAnImrLetterError(letter.path, "no IMR letter headings or markers found: not an IMR determination letter")
+    parsed = parse_letter(clean)
+    warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
+    return Record(
+        document_id=letter.document_id,
+        layout=parsed.layout,
+        items=parsed.items,
+        spans=parsed.spans,
+        warnings=warnings,
+        provenance=_provenance(letter.path, letter.sha256, backend),
+        **parsed.fields,  # type: ignore[arg-type]
+    )
+
+
+def extract_many(
+    paths: Iterable[str | Path], *, backend: str | None = None, settings: Settings | None = None
+) -> Iterator[Record]:
+    """Records in input order; a letter that fails gives an error record and the batch goes on."""
+    settings = settings or Settings()
+    chosen = resolve_backend(backend or settings.backend)
+    for path in paths:
+        try:
+            yield extract(path, backend=chosen, settings=settings)
+        except LetterError as e:
+            yield error_record(path, e, chosen)
+
+
+def error_record(path: str | Path, error: Exception, backend: str) -> Record:
+    """A record that carries only the letter's identity and why it gave no record."""
+    reason = error.reason if isinstance(error, LetterError) else str(error)
+    return Record(
+        document_id=Path(path).stem,
+        provenance=_provenance(str(path), None, backend),
+        error=ErrorInfo(type=type(error).__name__, message=reason),
+    )
+
+
+def resolve_backend(name: str) -> str:
+    """``auto`` -> the best backend available; anything else must be a known backend."""
+    if name == "auto":
+        return "offline"
+    if name not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")
+    return name
+
+
+def iter_letter_paths(inputs: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given, and the letters (.pdf, .txt) inside directories, sorted, recursively."""
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+        else:
+            yield p
+
+
+def _provenance(path: str, sha256: str | None, backend: str) -> Provenance:
+    return Provenance(backend=backend, package_version=package_version(), source_path=path, source_sha256=sha256)
