@@ -70,6 +70,9 @@ def _merge(into: Found, other: Found) -> None:
 
 
 def _looks_truncated(text: str, seg: Segments) -> bool:
-    tail = text.rstrip()[-1:] if text.strip() else ""
+    """A letter closes its last rationale with a sentence end or a "... medically necessary" verdict."""
     last = seg.items[-1]
-    return last.rationale is None or tail not in '.!?)"”'
+    if last.rationale is None:
+        return True
+    tail = text[last.rationale.start :].rstrip()
+    return not (tail.endswith(tuple('.!?)"”')) or "necessary" in tail[-200:])

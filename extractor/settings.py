@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "imr-extract"
 
 
 class Settings(BaseSettings):
@@ -11,9 +18,35 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="IMR_", extra="forbid", frozen=True)
 
-    backend: str = Field(default="auto", description="auto, offline")
+    backend: str = Field(default="auto", description="auto, offline, llm, hybrid")
     max_file_mb: float = Field(default=10.0, gt=0, description="Largest letter file accepted, in MB.")
+
+    # The model endpoint: any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server).
+    base_url: str | None = Field(default=None, description="Endpoint, e.g. http://localhost:11434/v1; None = OpenAI.")
+    api_key: SecretStr | None = Field(default=None, description="Sent as a bearer token; never logged or cached.")
+    model: str = Field(default="gpt-4o-mini", description="Model name as the endpoint knows it.")
+    mode: Literal["tools", "json"] = Field(
+        default="tools", description="tools = tool calling (OpenAI, vLLM); json = JSON mode (llama.cpp, older Ollama)."
+    )
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    seed: int | None = Field(default=0, description="Sampling seed, for endpoints that honour it.")
+    timeout: float = Field(default=120.0, gt=0, description="Seconds before one request is abandoned (then retried).")
+    max_attempts: int = Field(default=5, ge=1, le=20, description="Tries per request on 429, 5xx, timeouts, resets.")
+    max_reasks: int = Field(default=2, ge=0, le=5, description="Re-asks when the answer fails the schema.")
+    max_concurrency: int = Field(default=8, ge=1, le=256, description="Letters in flight at once.")
+    requests_per_minute: float | None = Field(default=None, gt=0, description="Client-side rate limit; None = none.")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Where model answers are cached.")
+    no_cache: bool = Field(default=False, description="Neither read nor write the answer cache.")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description='USD per million (prompt, completion) tokens by model, over the built-in table: {"m": [0.1, 0.4]}',
+    )
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def endpoint_configured(self) -> bool:
+        """Whether a model endpoint was given (a URL, or a key for OpenAI itself)."""
+        return self.base_url is not None or self.api_key is not None

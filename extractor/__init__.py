@@ -1,0 +1,54 @@
+"""imr-extract: structured records from California workers' comp IMR final determination letters.
+
+    from extractor import extract, extract_many
+    record = extract("letter.pdf")              # offline unless an LLM endpoint is configured
+    for rec in extract_many(paths):             # a failed letter gives an error record; the batch goes on
+        ...
+"""
+
+from .errors import (
+    ConfigurationError,
+    CorruptPdfError,
+    ImrExtractError,
+    LetterError,
+    ModelError,
+    NoTextLayerError,
+    NotAnImrLetterError,
+    UnreadableFileError,
+)
+from .evaluate import EvalReport, evaluate, load_gold, score
+from .models import Category, Citation, ErrorInfo, ExtractionWarning, Item, Provenance, Reason, Record, Span, Usage
+from .pipeline import extract, extract_many, iter_letter_paths
+from .read import LetterText, read_letter
+from .settings import Settings
+
+__all__ = [
+    "Category",
+    "Citation",
+    "ConfigurationError",
+    "CorruptPdfError",
+    "ErrorInfo",
+    "EvalReport",
+    "ExtractionWarning",
+    "ImrExtractError",
+    "Item",
+    "LetterError",
+    "LetterText",
+    "ModelError",
+    "NoTextLayerError",
+    "NotAnImrLetterError",
+    "Provenance",
+    "Reason",
+    "Record",
+    "Settings",
+    "Span",
+    "UnreadableFileError",
+    "Usage",
+    "evaluate",
+    "extract",
+    "extract_many",
+    "iter_letter_paths",
+    "load_gold",
+    "read_letter",
+    "score",
+]

@@ -1,0 +1,148 @@
+"""The ``imr-extract`` command: the one place where errors reach a person and exit codes are set."""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from . import evaluate as evaluation
+from .errors import ImrExtractError
+from .models import Record
+from .pipeline import extract_many, iter_letter_paths, resolve_backend
+from .report import print_report
+from .resources import examples_dir
+from .settings import Settings
+from .sink import done_documents, open_sink
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_SOME_FAILED = 1
+EXIT_NOTHING_EXTRACTED = 2
+
+BackendOption = Annotated[
+    Optional[str], typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        _fail(f"invalid settings: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}")
+        raise  # unreachable: _fail exits
+
+
+def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(code)
+
+
+def _announce_backend(settings: Settings) -> str:
+    try:
+        chosen = resolve_backend(settings.backend)
+    except ImrExtractError as e:
+        _fail(f"{type(e).__name__}: {e}")
+        raise
+    if settings.backend == "auto" and chosen == "offline":
+        err.print("[yellow]No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.[/yellow]")
+    return chosen
+
+
+@app.command()
+def extract(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, or .parquet (a row per item).")] = Path("records.jsonl"),
+    examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
+    backend: BackendOption = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl output; append the rest.")] = False,
+    max_file_mb: Annotated[Optional[float], typer.Option(help="Largest letter file accepted, in MB.")] = None,
+) -> None:
+    """Extract a record per letter. Exit 0: all letters extracted; 1: some failed; 2: none extracted."""
+    settings = _settings(backend=backend, max_file_mb=max_file_mb)
+    inputs = list(paths or []) + ([examples_dir()] if examples else [])
+    if not inputs:
+        _fail("no letters given: pass files or folders, or --examples")
+    letter_paths = list(iter_letter_paths(inputs))
+    if not letter_paths:
+        _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
+    chosen = _announce_backend(settings)
+    skip = done_documents(output) if resume else set()
+    todo = [p for p in letter_paths if p.stem not in skip]
+    ok = failed = items = 0
+    try:
+        sink = open_sink(output, append=resume)
+    except ImrExtractError as e:
+        _fail(str(e))
+        raise
+    with closing(sink), _progress() as progress:
+        task = progress.add_task("extracting", total=len(todo))
+        for record in extract_many(todo, backend=chosen, settings=settings):
+            sink.write(record)
+            progress.advance(task)
+            if record.ok:
+                ok += 1
+                items += len(record.items)
+            else:
+                failed += 1
+                assert record.error is not None
+                err.print(f"[red]{record.provenance.source_path}[/red]: {record.error.message} ({record.error.type})")
+    summary = f"{ok} letter(s) extracted, {items} item(s); {failed} failed"
+    if skip:
+        summary += f"; {len(letter_paths) - len(todo)} already done"
+    err.print(f"{summary} -> {output}")
+    if failed and not ok and not skip:
+        raise typer.Exit(EXIT_NOTHING_EXTRACTED)
+    if failed:
+        raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
+@app.command("eval")
+def eval_command(
+    letters: Annotated[Path, typer.Option("--letters", help="Folder of letters: <document_id>.pdf or .txt.")],
+    gold: Annotated[Path, typer.Option("--gold", help="Folder of gold files: <document_id>.json.")],
+    backend: BackendOption = None,
+    report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Also write the full report as JSON.")] = None,
+) -> None:
+    """Score extraction against hand-labelled gold files and print the figures."""
+    settings = _settings(backend=backend)
+    for folder in (letters, gold):
+        if not folder.is_dir():
+            _fail(f"{folder}: not a folder")
+    chosen = _announce_backend(settings)
+    try:
+        gold_files = evaluation.load_gold(gold)
+        report = evaluation.evaluate(gold_files, letters, lambda ps: _records(ps, chosen, settings))
+    except ImrExtractError as e:
+        _fail(str(e))
+        raise
+    print_report(report, Console())
+    if report_json:
+        report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
+        err.print(f"report written to {report_json}")
+
+
+def _records(paths: list[Path], backend: str, settings: Settings) -> list[Record]:
+    return list(extract_many(paths, backend=backend, settings=settings))
+
+
+@app.command()
+def schema() -> None:
+    """Print the record's JSON Schema."""
+    typer.echo(json.dumps(Record.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,122 @@
+"""The messages sent to the model, built from the versioned templates in ``prompts/<version>/``.
+
+The templates ship inside the wheel as ``extractor/prompts`` (pyproject force-include) and sit in
+``prompts/`` at the top of a source checkout; ``prompts_root`` finds either. The letter goes in
+the user message between fixed markers, as data; the system prompt says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from string import Template
+
+from ..parse import ParsedLetter
+from ..segment import Region
+from ..text import CleanText
+
+PROMPT_VERSION = "v1"
+OPEN_MARKER = "<<<LETTER>>>"
+CLOSE_MARKER = "<<<END LETTER>>>"
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The messages for one call, the template version and a digest of everything sent."""
+
+    version: str
+    messages: Messages
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.messages, sort_keys=True).encode()).hexdigest()
+
+
+def prompts_root() -> Traversable:
+    """``prompts/`` of the source checkout we run from, else ``extractor/prompts`` of the wheel.
+
+    The checkout comes first: an editable install copies ``prompts/`` into site-packages once, and
+    that copy goes stale as soon as a template is edited.
+    """
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "prompts").is_dir():
+        return checkout / "prompts"
+    return files("extractor").joinpath("prompts")
+
+
+@cache
+def _template(version: str, name: str) -> Template:
+    return Template(prompts_root().joinpath(version, name).read_text(encoding="utf-8"))
+
+
+@cache
+def _example(version: str, backend: str) -> dict[str, object]:
+    text = prompts_root().joinpath(version, "examples", f"{backend}.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def letter_prompt(letter: str, version: str = PROMPT_VERSION) -> Prompt:
+    """``llm`` backend: the whole (clean) letter, to be read into a ``LetterAnswer``."""
+    return _prompt("llm", letter, version)
+
+
+def fill_prompt(excerpt: str, version: str = PROMPT_VERSION) -> Prompt:
+    """``hybrid`` backend: the parser's excerpt (``hybrid_excerpt``), to be read into a ``FillAnswer``."""
+    return _prompt("hybrid", excerpt, version)
+
+
+def _prompt(backend: str, data: str, version: str) -> Prompt:
+    example = _example(version, backend)
+    task = _template(version, f"{backend}.txt").substitute(
+        example_input=_delimit(str(example["input"])),
+        example_output=json.dumps(example["output"], ensure_ascii=False),
+    )
+    system = _template(version, "system.txt").substitute(open_marker=OPEN_MARKER, close_marker=CLOSE_MARKER, task=task)
+    user = _template(version, "user.txt").substitute(
+        open_marker=OPEN_MARKER, close_marker=CLOSE_MARKER, letter=_neutralise(data)
+    )
+    return Prompt(version=version, messages=[{"role": "system", "content": system}, {"role": "user", "content": user}])
+
+
+def _delimit(data: str) -> str:
+    return f"{OPEN_MARKER}\n{_neutralise(data)}\n{CLOSE_MARKER}"
+
+
+def _neutralise(data: str) -> str:
+    """A letter cannot close its own delimiter: the marker's ``<<<`` is broken up wherever it occurs."""
+    return data.replace("<<<", "<< <").replace(">>>", "> >>").rstrip("\n")
+
+
+def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter) -> str:
+    """What ``hybrid`` shows the model: the case summary, then each item's heading (with its
+    decision), guideline paragraphs and rationale. Header, credentials and boilerplate stay out."""
+    seg = parsed.segments
+    if seg is None:
+        raise ValueError("the parsed letter carries no segments")
+    text = clean.text
+    parts = []
+    if seg.summary:
+        parts.append("CASE SUMMARY:\n" + _of(text, seg.summary))
+    for n, block in enumerate(seg.items, start=1):
+        line_end = text.find("\n", block.heading.end)
+        heading = text[block.heading.start : line_end if line_end != -1 else len(text)].strip()
+        lines = [f"ITEM {n}:", heading]
+        for label, region in (
+            ("Claims Administrator guideline:", block.claims_administrator),
+            ("Reviewer guideline:", block.reviewer),
+            ("Decision rationale:", block.rationale),
+        ):
+            if region is not None:
+                lines.append(f"{label} {_of(text, region)}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _of(text: str, region: Region) -> str:
+    return region.of(text).strip()

@@ -1,0 +1,105 @@
+"""What the model is asked to return: one schema per backend, validated by instructor.
+
+These are the model's answers, not records: the backends merge them with the parser's reading,
+ground their verbatim text in the letter and build the ``Record``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..models import Category, Decision, Reason, Source
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class AnswerCitation(_Answer):
+    """One cited guideline, normalised as the labelling guide says."""
+
+    source: Source
+    guideline: str | None = None
+    topic: str | None = None
+    pages: list[int] = Field(default_factory=list, description="Every page; ranges expanded.")
+
+
+class _Semantic(_Answer):
+    """The fields a model reads better than the parser: shared by both backends."""
+
+    treatment: str = Field(description="Short name: drug as written, or the service.")
+    category: Category
+    generic_name: str | None = Field(default=None, description="Medications only: lower-case generic(s) joined by /.")
+    strength: str | None = Field(default=None, description="Number and unit with one space, e.g. '10/325 mg'.")
+    quantity: int | None = Field(default=None, description="The integer after '#'.")
+    decision: Decision
+    claims_administrator_guidelines: list[AnswerCitation] = Field(default_factory=list)
+    reviewer_guidelines: list[AnswerCitation] = Field(default_factory=list)
+    reasons: list[Reason] = Field(min_length=1)
+
+    @field_validator("generic_name")
+    @classmethod
+    def _lower_case(cls, v: str | None) -> str | None:
+        if v is not None and v != v.lower():
+            raise ValueError("generic_name must be lower case")
+        return v
+
+
+class LetterItem(_Semantic):
+    """One item read from the whole letter (``llm`` backend)."""
+
+    request: str = Field(description="The item heading as printed, without ': Upheld'/': Overturned'.")
+    original_request: str | None = None
+    retrospective: bool = False
+    date_of_service: dt.date | None = None
+    rationale: str = Field(description="The 'Decision rationale' paragraph, verbatim.")
+
+
+class LetterAnswer(_Answer):
+    """Every contract field of one letter (``llm`` backend)."""
+
+    case_number: str | None = None
+    date_assigned: dt.date | None = None
+    decision_date: dt.date | None = None
+    ur_denial_date: dt.date | None = None
+    application_received_date: dt.date | None = None
+    priority: Literal["standard", "expedited"] | None = None
+    date_of_injury: dt.date | None = None
+    patient_sex: Literal["male", "female"] | None = None
+    patient_age: int | None = Field(default=None, ge=0, le=120)
+    reviewer_specialty: str | None = None
+    reviewer_licensure: list[str] = Field(default_factory=list, description="Two-letter state codes.")
+    diagnoses: list[str] = Field(default_factory=list, description="As the case summary states them.")
+    items: list[LetterItem] = Field(default_factory=list)
+
+    @field_validator("reviewer_licensure")
+    @classmethod
+    def _state_codes(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if len(s) != 2 or not s.isalpha() or not s.isupper()]
+        if bad:
+            raise ValueError(f"reviewer_licensure must be two-letter upper-case state codes, not {bad}")
+        return v
+
+
+class FilledItem(_Semantic):
+    """The semantic fields of one item the parser found (``hybrid`` backend)."""
+
+    item: int = Field(ge=1, description="The ITEM number given in the letter excerpt.")
+
+
+class FillAnswer(_Answer):
+    """The model's part of a ``hybrid`` record."""
+
+    diagnoses: list[str] = Field(default_factory=list, description="As the case summary states them.")
+    items: list[FilledItem]
+
+
+def schema_hash(model: type[BaseModel]) -> str:
+    """A short digest of the JSON schema, so a schema change never reuses a cached answer."""
+    schema = json.dumps(model.model_json_schema(), sort_keys=True)
+    return hashlib.sha256(schema.encode()).hexdigest()[:16]

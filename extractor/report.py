@@ -1,0 +1,40 @@
+"""Printing an eval report as tables for a person (the JSON report is for machines)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .evaluate import EvalReport
+
+_HEADLINE = ("item_recall", "item_precision", "decision_accuracy", "field_accuracy")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)
+
+
+def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) -> None:
+    """Headline figures per layout, then every field with the documents that missed it."""
+    head = Table(title="Eval summary", title_justify="left")
+    head.add_column("layout")
+    for name in ("documents", "items", *_HEADLINE, "diagnoses_f1", "reasons_f1", "errors"):
+        head.add_column(name, justify="right")
+    rows = [("all", report.summary)] + list(report.layouts.items())
+    for name, figures in rows:
+        head.add_row(name, *(_fmt(figures.get(k)) for k in ("documents", "items", *_HEADLINE, "diagnoses_f1",
+                                                             "reasons_f1", "errors")))
+    console.print(head)
+    fields = Table(title="Fields", title_justify="left")
+    for col, justify in (("field", "left"), ("accuracy", "right"), ("correct/total", "right"), ("missed in", "left")):
+        fields.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, f in report.fields.items():
+        missed = f["missed_documents"]
+        more = f" (+{len(missed) - show_missed})" if len(missed) > show_missed else ""
+        fields.add_row(name, _fmt(f["accuracy"]), f"{f['correct']}/{f['total']}", ", ".join(missed[:show_missed]) + more)
+    console.print(fields)
+    failed = {d: doc["error"] for d, doc in report.documents.items() if doc.get("error")}
+    for doc_id, error in failed.items():
+        console.print(f"[red]{doc_id}[/red]: {error}")
