@@ -16,7 +16,7 @@ from .errors import (
     NotAnImrLetterError,
     UnreadableFileError,
 )
-from .evaluate import EvalReport, evaluate, load_gold, score
+from .evaluation import EvalReport, evaluate, load_gold, score
 from .models import Category, Citation, ErrorInfo, ExtractionWarning, Item, Provenance, Reason, Record, Span, Usage
 from .pipeline import extract, extract_many, iter_letter_paths
 from .read import LetterText, read_letter

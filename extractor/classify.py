@@ -96,14 +96,16 @@ def service_name(request: str, category: Category | str) -> str:
     return name[:1].upper() + name[1:] if name else request.strip()
 
 
-_REASON_RULES: list[tuple[Reason, re.Pattern[str]]] = [
-    (Reason.primary_treatment_not_necessary, re.compile(r"(?:primary|associated|requested) (?:procedure|surgery|surgical)[^.]{0,80}not (?:medically necessary|been (?:established|authorized|certified))|since the (?:surgery|procedure)[^.]{0,60}not|(?:surgery|procedure) (?:is|was|has) not (?:been )?(?:medically necessary|authorized|certified)", re.I)),
-    (Reason.no_functional_improvement, re.compile(r"(?:no|not|lack of|without|absence of|fail(?:ed|s)? to)[^.]{0,80}functional (?:improvement|benefit|gains?)|functional (?:improvement|benefit)[^.]{0,40}(?:not|no) (?:documented|noted|established)", re.I)),
-    (Reason.no_pain_relief_documented, re.compile(r"(?:no|not|lack of|without|absence of)[^.]{0,60}(?:pain relief|efficacy|effectiveness|pain reduction|reduction in pain|analgesic (?:effect|benefit))", re.I)),
-    (Reason.long_term_use_not_recommended, re.compile(r"long[- ]term|short[- ]term|short course|chronic use|exceed(?:s|ed|ing)?\b[^.]{0,60}(?:weeks|recommend|guideline)|beyond \d+ (?:weeks|days)|(?:2|3|two|three)[- ]to[- ](?:3|4|three|four) weeks", re.I)),
-    (Reason.not_recommended, re.compile(r"(?:is|are) not recommended|not supported by (?:the )?guidelines|recommend against|does not recommend|do not recommend", re.I)),
-    (Reason.indication_not_documented, re.compile(r"(?:no|not|lack of|absence of|without)[^.]{0,60}(?:red flag|radiculopathy|neurologic|indication|diagnosis|objective (?:findings|evidence)|clinical findings|documented (?:diagnosis|condition))", re.I)),
-    (Reason.prerequisites_not_met, re.compile(r"fail(?:ed|ure)? (?:of )?(?:first[- ]line|conservative|a trial)|first[- ]line|home exercise|trial of|prior to|(?:has|have) not (?:tried|failed)|conservative (?:care|treatment)", re.I)),
+# (reason, words one of which the rationale must contain for the pattern to be worth trying, pattern)
+_REASON_RULES: list[tuple[Reason, tuple[str, ...], re.Pattern[str]]] = [
+    (Reason.primary_treatment_not_necessary, ("surg", "procedure"), re.compile(r"(?:primary|associated|requested) (?:procedure|surgery|surgical)[^.]{0,80}not (?:medically necessary|been (?:established|authorized|certified))|since the (?:surgery|procedure)[^.]{0,60}not|(?:surgery|procedure) (?:is|was|has) not (?:been )?(?:medically necessary|authorized|certified)")),
+    (Reason.no_functional_improvement, ("functional",), re.compile(r"(?:\bno\b|\bnot\b|lack of|without|absence of|fail(?:ed|s)? to)[^.]{0,80}functional (?:improvement|benefit|gains?)|functional (?:improvement|benefit)[^.]{0,40}(?:not|no) (?:documented|noted|established)")),
+    (Reason.no_pain_relief_documented, ("relief", "efficacy", "effectiveness", "reduction", "analgesic"), re.compile(r"(?:\bno\b|\bnot\b|lack of|without|absence of)[^.]{0,60}(?:pain relief|efficacy|effectiveness|pain reduction|reduction in pain|analgesic (?:effect|benefit))")),
+    (Reason.long_term_use_not_recommended, ("term", "course", "chronic use", "exceed", "beyond", "weeks"), re.compile(r"long[- ]term|short[- ]term|short course|chronic use|exceed(?:s|ed|ing)?\b[^.]{0,60}(?:weeks|recommend|guideline)|beyond \d+ (?:weeks|days)|(?:2|3|two|three)[- ]to[- ](?:3|4|three|four) weeks")),
+    (Reason.not_recommended, ("recommend",), re.compile(r"(?:is|are) not recommended|recommend against|does not recommend|do not recommend")),
+    (Reason.not_recommended, ("supported",), re.compile(r"not supported by (?:the )?guidelines")),
+    (Reason.indication_not_documented, ("red flag", "radiculopathy", "neurologic", "indication", "diagnosis", "objective", "clinical findings", "documented"), re.compile(r"(?:\bno\b|\bnot\b|lack of|absence of|without)[^.]{0,60}(?:red flag|radiculopathy|neurologic|indication|diagnosis|objective (?:findings|evidence)|clinical findings|documented (?:diagnosis|condition))")),
+    (Reason.prerequisites_not_met, ("fail", "first", "home exercise", "trial", "prior to", "conservative"), re.compile(r"fail(?:ed|ure)? (?:of )?(?:first[- ]line|conservative|a trial)|first[- ]line|home exercise|trial of|prior to|(?:has|have) not (?:tried|failed)|conservative (?:care|treatment)")),
 ]
 
 
@@ -111,5 +113,9 @@ def reasons(rationale: str, decision: Decision) -> list[Reason]:
     """Reason codes that the rationale's wording points to."""
     if decision == "overturned":
         return [Reason.guideline_criteria_met]
-    found = [reason for reason, pattern in _REASON_RULES if pattern.search(rationale)]
+    text = rationale.lower()
+    found: list[Reason] = []
+    for reason, keywords, pattern in _REASON_RULES:
+        if reason not in found and any(k in text for k in keywords) and pattern.search(text):
+            found.append(reason)
     return found[:3] or [Reason.other]

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from . import evaluate as evaluation
+from . import evaluation
 from .errors import ImrExtractError
 from .models import Record
 from .pipeline import extract_many, iter_letter_paths, resolve_backend

@@ -40,8 +40,9 @@ _DIAGNOSES = re.compile(
     re.I | re.S,
 )
 _SPLIT_DIAGNOSES = re.compile(r";\s*|,\s*(?:and\s+)?|\s+and\s+(?=[a-z])", re.I)
-_LICENSURE = re.compile(r"State\(s\) of Licensure:\s*(.+)")
-_SPECIALTY = re.compile(r"Certification\(s\)/Specialty:\s*(.+)", re.S)
+_LICENSURE = re.compile(r"^(?:State\(s\) of )?Licensure:\s*(.+)", re.M)
+# A specialty may wrap onto following lines, up to the next "Label:" line.
+_SPECIALTY = re.compile(r"^(?:Certification\(s\)/)?Specialty:\s*(.+?)(?=\n[^\n:]*:|\Z)", re.M | re.S)
 _BOARD_SENTENCE = re.compile(
     r"Board\s+Certified\s+in\s+(.+?)\s+and\s+(?:is\s+)?licensed\s+to\s+practice\s+in\s+(.+?)\.", re.S
 )
@@ -126,8 +127,8 @@ def _states(value: str) -> list[str]:
     return codes
 
 
-def parse_summary(text: str, start: int, end: int, reference: dt.date | None) -> Found:
-    """Age, sex, date of injury and diagnoses from the case summary."""
+def parse_summary(text: str, start: int, end: int, reference: dt.date | None, *, want_injury_date: bool = True) -> Found:
+    """Age, sex, diagnoses and (where the header had none) the earliest date of injury from the case summary."""
     found = Found()
     region = text[start:end]
     if m := _AGE_SEX.search(region):
@@ -139,7 +140,7 @@ def parse_summary(text: str, start: int, end: int, reference: dt.date | None) ->
         found.put("patient_age", int(m.group(1)), start + m.start(1), start + m.end(1))
     injuries = [
         (d, start + m.start(1), start + m.end(1))
-        for m in _INJURY_DATE.finditer(region)
+        for m in (_INJURY_DATE.finditer(region) if want_injury_date else ())
         if (d := parse_date(m.group(1), reference=reference))
     ]
     if injuries:

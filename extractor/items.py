@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from . import classify, drugs
 from .citations import parse_guideline_paragraph
-from .models import Category, Citation, ExtractionWarning, Item
+from .models import Category, Citation, ExtractionWarning, Item, Span
 from .segment import ItemBlock, Region
 from .text import CleanText, collapse
 from .values import DATE_PATTERN, parse_date
@@ -117,11 +117,20 @@ def _trim(text: str, region: Region) -> tuple[int, int]:
     return start, end
 
 
-def _locate(clean: CleanText, start: int, end: int, value: str):  # type: ignore[no-untyped-def]
-    """The read-text span of ``value`` (whitespace-collapsed) inside the clean range."""
+def _locate(clean: CleanText, start: int, end: int, value: str) -> Span | None:
+    """The read-text span of ``value`` inside the clean range, whatever whitespace separates its words."""
     words = value.split()
     if not words:
         return None
-    pattern = r"\s+".join(re.escape(w) for w in words)
-    m = re.compile(pattern).search(clean.text, start, end)
-    return clean.span(m.start(), m.end()) if m else None
+    first = clean.text.find(words[0], start, end)
+    while first != -1:
+        pos = first + len(words[0])
+        for word in words[1:]:
+            nxt = clean.text.find(word, pos, end)
+            if nxt == -1 or clean.text[pos:nxt].strip():
+                break
+            pos = nxt + len(word)
+        else:
+            return clean.span(first, pos)
+        first = clean.text.find(words[0], first + 1, end)
+    return None

@@ -42,7 +42,9 @@ def parse_letter(clean: CleanText) -> ParsedLetter:
     reference = found.values.get("decision_date")
     reference = reference if isinstance(reference, dt.date) else None
     if seg.summary:
-        _merge(found, parse_summary(text, seg.summary.start, seg.summary.end, reference))
+        summary = parse_summary(text, seg.summary.start, seg.summary.end, reference,
+                                want_injury_date="date_of_injury" not in found.values)
+        _merge(found, summary)
     items = []
     for i, block in enumerate(seg.items):
         parsed = parse_item(clean, block, i, reference)

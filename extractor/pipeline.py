@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from .text import normalise
 BACKENDS = ("offline",)
 
 
+@lru_cache(maxsize=1)
 def package_version() -> str:
     try:
         return version("imr-extract")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .evaluate import EvalReport
+from .evaluation import EvalReport
 
 _HEADLINE = ("item_recall", "item_precision", "decision_accuracy", "field_accuracy")
 
@@ -19,17 +19,18 @@ def _fmt(value: object) -> str:
 def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) -> None:
     """Headline figures per layout, then every field with the documents that missed it."""
     head = Table(title="Eval summary", title_justify="left")
-    head.add_column("layout")
-    for name in ("documents", "items", *_HEADLINE, "diagnoses_f1", "reasons_f1", "errors"):
+    head.add_column("figure")
+    groups = [("all", report.summary)] + list(report.layouts.items())
+    for name, _ in groups:
         head.add_column(name, justify="right")
-    rows = [("all", report.summary)] + list(report.layouts.items())
-    for name, figures in rows:
-        head.add_row(name, *(_fmt(figures.get(k)) for k in ("documents", "items", *_HEADLINE, "diagnoses_f1",
-                                                             "reasons_f1", "errors")))
+    for figure in ("documents", "items", *_HEADLINE, "diagnoses_f1", "reasons_f1", "errors"):
+        head.add_row(figure, *(_fmt(figures.get(figure)) for _, figures in groups))
     console.print(head)
     fields = Table(title="Fields", title_justify="left")
-    for col, justify in (("field", "left"), ("accuracy", "right"), ("correct/total", "right"), ("missed in", "left")):
-        fields.add_column(col, justify=justify)  # type: ignore[arg-type]
+    fields.add_column("field", no_wrap=True)
+    fields.add_column("accuracy", justify="right")
+    fields.add_column("correct/total", justify="right")
+    fields.add_column("missed in")
     for name, f in report.fields.items():
         missed = f["missed_documents"]
         more = f" (+{len(missed) - show_missed})" if len(missed) > show_missed else ""

@@ -38,7 +38,7 @@ _C_SECTIONS = {
 }
 _INTRO = re.compile(r"^The Final Determination was based on decisions.*?set forth below:", re.M | re.S)
 # The decision closes an item heading: ": Upheld" at a line end, or wrapped onto a line of its own.
-_DECISION = re.compile(r"(?:\bis)?:?[ \n]*\b(Upheld|Overturned)\b[ .]*(?=\n|$)")
+_DECISION = re.compile(r"\b(Upheld|Overturned)\b[ .]*(?=\n|\Z)")
 _SENTENCE_END = re.compile(r"""[.?!]["')\]]?$""")
 _PARTIAL_TAIL = re.compile(r"IMR\s+eligible|^The\s+original\s+request,", re.I)
 _PARTIAL_HEAD = re.compile(r"was the original request", re.I)
@@ -135,13 +135,17 @@ def find_items(text: str, start: int, end: int) -> list[ItemBlock]:
     blocks: list[ItemBlock] = []
     floor = start
     for m in _DECISION.finditer(text, start, end):
-        if m.start() < floor:
-            continue
-        head_start = _heading_start(text, floor, m.start())
-        if head_start >= m.start():
+        colon = m.start()
+        while colon > floor and text[colon - 1] in " \n":
+            colon -= 1
+        if colon <= floor or text[colon - 1] != ":":
+            continue  # "Upheld" in running text, not closing a heading
+        head_end = colon - 1
+        head_start = _heading_start(text, floor, head_end)
+        if head_start >= head_end:
             continue
         word = m.group(1)
-        blocks.append(ItemBlock(heading=Region(head_start, m.start()), decision="upheld" if word == "Upheld" else "overturned"))
+        blocks.append(ItemBlock(heading=Region(head_start, head_end), decision="upheld" if word == "Upheld" else "overturned"))
         floor = m.end()
     for i, block in enumerate(blocks):
         block_end = blocks[i + 1].heading.start if i + 1 < len(blocks) else end

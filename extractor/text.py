@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from .models import Span
 
 _LINE = re.compile(r"[^\r\n\f]+")
-_SAME_LENGTH = str.maketrans({"\ufffe": "-", "\u00a0": " ", "\u2009": " ", "\t": " ", "\u00ad": "-"})
+_ODD = {"\ufffe": "-", "\u00a0": " ", "\u2009": " ", "\t": " ", "\u00ad": "-"}
+_ODD_CHARS = tuple(_ODD)
+_SAME_LENGTH = str.maketrans(_ODD)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class CleanText:
 
 def normalise(raw: str) -> CleanText:
     """One printed line per clean line: blank lines, page breaks and margins dropped; hyphenation joined."""
-    raw = raw.translate(_SAME_LENGTH)
+    if any(ch in raw for ch in _ODD_CHARS):
+        raw = raw.translate(_SAME_LENGTH)
     parts: list[str] = []
     clean_starts: list[int] = []
     raw_starts: list[int] = []

@@ -1,0 +1,87 @@
+"""Tokens and estimated cost: per call (into each record's provenance) and per run (the summary).
+
+A record's ``usage`` says what its answer cost to make; ``requests`` counts the requests sent for
+it in this run, so a record served from the cache has ``requests == 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..models import Record, Usage
+
+# USD per million (prompt, completion) tokens, list prices of mid-2025. Override or extend with
+# Settings.prices (IMR_PRICES='{"my-model": [0.1, 0.4]}'); a model in neither table costs None.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+
+
+def price(model: str, overrides: Mapping[str, tuple[float, float]] | None = None) -> tuple[float, float] | None:
+    """The model's price: an exact name first, then the longest known prefix (``gpt-4o-mini-2024-07-18``)."""
+    table = {**PRICES, **(overrides or {})}
+    if model in table:
+        return table[model]
+    prefixes = [name for name in table if model.startswith(name)]
+    return table[max(prefixes, key=len)] if prefixes else None
+
+
+def usage(model: str, prompt_tokens: int, completion_tokens: int, requests: int,
+          overrides: Mapping[str, tuple[float, float]] | None = None) -> Usage:
+    """A ``Usage`` with its estimated cost (None when the model has no known price)."""
+    rates = price(model, overrides)
+    cost = None if rates is None else round((prompt_tokens * rates[0] + completion_tokens * rates[1]) / 1e6, 6)
+    return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, requests=requests, cost_usd=cost)
+
+
+@dataclass
+class RunSummary:
+    """What a run spent: what the CLI prints at the end of every run."""
+
+    letters: int = 0
+    errors: int = 0
+    needs_review: int = 0
+    cached: int = 0
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+
+    def add(self, record: Record) -> None:
+        """Count one record; tokens and cost count only where requests were sent in this run."""
+        self.letters += 1
+        self.errors += not record.ok
+        self.needs_review += record.needs_review
+        u = record.provenance.usage
+        if u is None:
+            return
+        self.requests += u.requests
+        if u.requests == 0:
+            self.cached += 1
+            return
+        self.prompt_tokens += u.prompt_tokens
+        self.completion_tokens += u.completion_tokens
+        if u.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
+
+    def line(self) -> str:
+        """One line for the end of a run."""
+        cost = "cost unknown" if self.cost_usd is None else f"~${self.cost_usd:.4f}"
+        if self.requests == 0 and self.prompt_tokens == 0:
+            cost = "$0"
+        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review); "
+                f"{self.requests} requests, {self.cached} from cache; "
+                f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens; {cost}")
+
+
+def summarise(records: Iterable[Record]) -> RunSummary:
+    """The summary of records already made."""
+    summary = RunSummary()
+    for record in records:
+        summary.add(record)
+    return summary
