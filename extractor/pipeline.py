@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, LetterError, NotAnImrLetterError
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
@@ -15,7 +16,10 @@ from .segment import looks_like_imr
 from .settings import Settings
 from .text import normalise
 
-BACKENDS = ("offline",)
+if TYPE_CHECKING:
+    import httpx2
+
+BACKENDS = ("offline", "llm", "hybrid")
 
 
 @lru_cache(maxsize=1)
@@ -26,18 +30,36 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def extract(path: str | Path, *, backend: str | None = None, settings: Settings | None = None) -> Record:
-    """The record of one letter. Raises a ``LetterError`` naming the file if it cannot give one."""
+def extract(
+    path: str | Path,
+    *,
+    backend: str | None = None,
+    settings: Settings | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> Record:
+    """The record of one letter. Raises a ``LetterError`` naming the file if it cannot give one
+    (and a ``ModelError`` if the model fails for it). ``transport``: the HTTP transport to the model
+    endpoint, for tests and stubs."""
     settings = settings or Settings()
-    chosen = resolve_backend(backend or settings.backend)
+    chosen = resolve_backend(backend or settings.backend, settings)
     letter = read_letter(path, max_bytes=settings.max_file_bytes)
-    return extract_text(letter, backend=chosen)
+    return extract_text(letter, backend=chosen, settings=settings, transport=transport)
 
 
-def extract_text(letter: LetterText, *, backend: str = "offline") -> Record:
+def extract_text(
+    letter: LetterText,
+    *,
+    backend: str = "offline",
+    settings: Settings | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> Record:
     """The record of a letter already read."""
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "offline":
+        from .llm.batch import extract_one
+
+        return extract_one(letter, backend=backend, settings=settings or Settings(), transport=transport)
     clean = normalise(letter.text)
     if not looks_like_imr(clean.text):
         raise NotAnImrLetterError(letter.path, "no IMR letter headings or markers found: not an IMR determination letter")
@@ -55,11 +77,21 @@ def extract_text(letter: LetterText, *, backend: str = "offline") -> Record:
 
 
 def extract_many(
-    paths: Iterable[str | Path], *, backend: str | None = None, settings: Settings | None = None
+    paths: Iterable[str | Path],
+    *,
+    backend: str | None = None,
+    settings: Settings | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Iterator[Record]:
-    """Records in input order; a letter that fails gives an error record and the batch goes on."""
+    """Records in input order; a letter that fails gives an error record and the batch goes on.
+    The model backends work on ``settings.max_concurrency`` letters at once."""
     settings = settings or Settings()
-    chosen = resolve_backend(backend or settings.backend)
+    chosen = resolve_backend(backend or settings.backend, settings)
+    if chosen != "offline":
+        from .llm.batch import iter_records
+
+        yield from iter_records(paths, backend=chosen, settings=settings, transport=transport)
+        return
     for path in paths:
         try:
             yield extract(path, backend=chosen, settings=settings)
@@ -77,10 +109,11 @@ def error_record(path: str | Path, error: Exception, backend: str) -> Record:
     )
 
 
-def resolve_backend(name: str) -> str:
-    """``auto`` -> the best backend available; anything else must be a known backend."""
+def resolve_backend(name: str, settings: Settings | None = None) -> str:
+    """``auto`` -> ``hybrid`` when ``settings`` configure a model endpoint, else ``offline``;
+    anything else must be a known backend."""
     if name == "auto":
-        return "offline"
+        return "hybrid" if settings is not None and settings.endpoint_configured else "offline"
     if name not in BACKENDS:
         raise ConfigurationError(f"unknown backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")
     return name

@@ -13,15 +13,13 @@ import json
 from pathlib import Path
 
 from extractor.llm.prompt import PROMPT_VERSION, hybrid_excerpt
-from extractor.llm.schema import FillAnswer, LetterAnswer
+from extractor.llm.schema import answer_from_gold
 from extractor.parse import parse_letter
 from extractor.read import read_letter
 from extractor.text import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_LETTER = "syn-c-01"
-_SEMANTIC = ("decision", "treatment", "category", "generic_name", "strength", "quantity",
-             "claims_administrator_guidelines", "reviewer_guidelines", "reasons")
 
 
 def build(letter_id: str = EXAMPLE_LETTER) -> dict[str, dict[str, object]]:
@@ -29,16 +27,11 @@ def build(letter_id: str = EXAMPLE_LETTER) -> dict[str, dict[str, object]]:
     gold = json.loads((ROOT / "evals" / "gold" / f"{letter_id}.json").read_text(encoding="utf-8"))
     letter = next(p for p in (ROOT / "evals" / "letters").glob(f"{letter_id}.*") if p.suffix in (".txt", ".pdf"))
     clean = normalise(read_letter(letter).text)
-    letter_answer = LetterAnswer.model_validate({k: v for k, v in gold.items() if k not in ("document_id", "layout")})
-    fill_answer = FillAnswer.model_validate({
-        "diagnoses": gold["diagnoses"],
-        "items": [{"item": n, **{k: item[k] for k in _SEMANTIC}} for n, item in enumerate(gold["items"], start=1)],
-    })
     return {
         "llm": {"document_id": letter_id, "input": clean.text,
-                "output": letter_answer.model_dump(mode="json", exclude_defaults=True)},
+                "output": answer_from_gold(gold, "llm").model_dump(mode="json", exclude_defaults=True)},
         "hybrid": {"document_id": letter_id, "input": hybrid_excerpt(clean, parse_letter(clean)),
-                   "output": fill_answer.model_dump(mode="json", exclude_defaults=True)},
+                   "output": answer_from_gold(gold, "hybrid").model_dump(mode="json", exclude_defaults=True)},
     }
 
 

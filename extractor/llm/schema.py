@@ -103,3 +103,19 @@ def schema_hash(model: type[BaseModel]) -> str:
     """A short digest of the JSON schema, so a schema change never reuses a cached answer."""
     schema = json.dumps(model.model_json_schema(), sort_keys=True)
     return hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+
+_FILLED = ("decision", "treatment", "category", "generic_name", "strength", "quantity",
+           "claims_administrator_guidelines", "reviewer_guidelines", "reasons")
+
+
+def answer_from_gold(gold: dict[str, object], backend: str) -> LetterAnswer | FillAnswer:
+    """The answer a correct model gives for a gold-labelled letter: few-shot examples and test fixtures."""
+    if backend == "llm":
+        return LetterAnswer.model_validate({k: v for k, v in gold.items() if k not in ("document_id", "layout")})
+    items = gold["items"]
+    assert isinstance(items, list)
+    return FillAnswer.model_validate({
+        "diagnoses": gold["diagnoses"],
+        "items": [{"item": n, **{k: item[k] for k in _FILLED}} for n, item in enumerate(items, start=1)],
+    })

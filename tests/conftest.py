@@ -1,0 +1,50 @@
+"""Shared fixtures: the project's own letters and gold, and bad inputs made on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LETTERS = ROOT / "evals" / "letters"
+GOLD = ROOT / "evals" / "gold"
+
+
+@pytest.fixture(scope="session")
+def letters_dir() -> Path:
+    return LETTERS
+
+
+@pytest.fixture(scope="session")
+def gold_dir() -> Path:
+    return GOLD
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    """One file per kind of bad input, each named for what is wrong with it."""
+    real = (LETTERS / "CM16-0230548.pdf").read_bytes()
+    files = {
+        "empty": ("empty.txt", b""),
+        "binary": ("binary.txt", b"\x00\x01\x02\x03" * 100),
+        "not_imr": ("shopping.txt", b"Milk, eggs, bread.\nCall the plumber on Tuesday.\n"),
+        "corrupt_pdf": ("corrupt.pdf", real[: len(real) // 3]),
+        "not_a_pdf": ("fake.pdf", b"this is not a pdf at all"),
+        "unsupported": ("letter.docx", b"PK\x03\x04"),
+    }
+    out = {name: tmp_path / fname for name, (fname, data) in files.items()}
+    for name, (_, data) in files.items():
+        out[name].write_bytes(data)
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as f:
+        f.truncate(20 * 1024 * 1024)
+    out["huge"] = huge
+    scanned = tmp_path / "scanned.pdf"
+    pdf = pdfium.PdfDocument.new()
+    pdf.new_page(612, 792)
+    pdf.save(scanned)
+    pdf.close()
+    out["scanned_pdf"] = scanned
+    return out
