@@ -66,6 +66,9 @@ _LEAD = " ,:;.-–/"
 _ACOEM_PAGE = re.compile(r",?\s*(?:pg\.?|pages?)\s*\d+(?:-\d+)?\.?$", re.I)
 
 
+Cite = tuple[str, str | None, str | None, list[int]]  # source, guideline, topic, pages
+
+
 @dataclass(frozen=True)
 class ParsedCitation:
     """A citation and the range ``[start, end)`` of its sentence within the paragraph."""
@@ -93,7 +96,7 @@ def parse_guideline_paragraph(paragraph: str) -> list[ParsedCitation]:
 
 
 def _free_citations(paragraph: str) -> list[ParsedCitation]:
-    out = []
+    out: list[ParsedCitation] = []
     for m in _FREE_CITATION.finditer(paragraph):
         body = collapse(m["body"]).rstrip(". ")
         if m["src"].upper() == "MTUS":
@@ -106,7 +109,7 @@ def _free_citations(paragraph: str) -> list[ParsedCitation]:
     return out
 
 
-def _parse_sentence(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+def _parse_sentence(body: str) -> list[Cite]:
     if re.match(r"Non-MTUS\b", body, re.I):
         rest = re.sub(r"^Non-MTUS\s*(?:Citation)?[\s:,]*", "", body, flags=re.I)
         return _non_mtus_all(rest)
@@ -115,8 +118,8 @@ def _parse_sentence(body: str) -> list[tuple[str, str | None, str | None, list[i
     return []
 
 
-def _mtus(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
-    out = []
+def _mtus(body: str) -> list[Cite]:
+    out: list[Cite] = []
     for work in _split_works(body):
         m = _YEAR_WORK.match(work) or _NO_YEAR_WORK.match(work)
         if m:
@@ -138,17 +141,17 @@ def _split_works(body: str) -> list[str]:
     return [w for w in works if w.strip(_LEAD)]
 
 
-def _non_mtus_all(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+def _non_mtus_all(body: str) -> list[Cite]:
     return [c for part in _MULTI_SOURCE.split(body) if part.strip(_LEAD) for c in _non_mtus(part)]
 
 
-def _non_mtus(body: str) -> list[tuple[str, str | None, str | None, list[int]]]:
+def _non_mtus(body: str) -> list[Cite]:
     body = body.strip(_LEAD)
     if m := _ACOEM.match(body):
         rest = _ACOEM_PAGE.sub("", body[m.end() :]).strip(_LEAD)
         rest = re.sub(r"^Guidelines\b[\s,]*", "", rest, flags=re.I)
-        guideline, _, topic = rest.partition("/")
-        return [("ACOEM", _clean(guideline) or "ACOEM", _clean(topic), [])]
+        work, _, section = rest.partition("/")
+        return [("ACOEM", _clean(work) or "ACOEM", _clean(section), [])]
     odg = _ODG.match(body)
     rest = body[odg.end() :] if odg else body
     rest = re.sub(r"^(?:19|20)\d{2}\b[\s,]*", "", rest)

@@ -12,19 +12,19 @@ from .models import Category, Decision, Reason
 # First match wins: specific services before the generic medication test.
 _CATEGORY_RULES: list[tuple[Category, re.Pattern[str]]] = [
     (Category.functional_restoration, re.compile(r"functional restoration|\bHELP\b|multidisciplinary|interdisciplinary", re.I)),
-    (Category.diagnostic_test, re.compile(r"\bEMG\b|\bNCV\b|\bNCS\b|electromyogra|nerve conduction|electrodiagnos|\bEKG\b|\bECG\b|electrocardiogra|functional capacity|\bFCE\b|sleep study|polysomnogra|range of motion test|grip strength|\bEEG\b|impedance imaging|\bVNG\b|audiogra|echocardiogra", re.I)),
+    (Category.diagnostic_test, re.compile(r"electroencephalogra|\bSSEP\b|evoked potential|\bEMG\b|\bNCV\b|\bNCS\b|electromyogra|nerve conduction|electrodiagnos|\bEKG\b|\bECG\b|electrocardiogra|functional capacity|\bFCE\b|sleep study|polysomnogra|range of motion test|grip strength|\bEEG\b|impedance imaging|\bVNG\b|audiogra|echocardiogra", re.I)),
     (Category.imaging, re.compile(r"\bMRI\b|magnetic resonance|\bCT\b|computed tomography|x-?rays?\b|radiograph|ultrasound|sonogra|bone scan|\bscan\b|arthrogram|myelogra|discogra", re.I)),
     (Category.lab_test, re.compile(r"\blabs?\b|urine|drug screen|drug test|blood|\bCBC\b|\bCMP\b|\bBMP\b|panel|urinalysis|PT/PTT|\bINR\b|genetic|toxicology|laboratory", re.I)),
-    (Category.home_care, re.compile(r"home health|home care|\baide\b|nursing|\bnurse\b|caregiver|housekeep", re.I)),
+    (Category.home_care, re.compile(r"\bRN\b|\bLVN\b|wound care|home health|home care|\baide\b|nursing|\bnurse\b|caregiver|housekeep", re.I)),
     (Category.exercise_program, re.compile(r"gym|home exercise kit|exercise program|\bYMCA\b|pool membership|membership", re.I)),
     (Category.acupuncture, re.compile(r"acupuncture|electroacupuncture", re.I)),
     (Category.chiropractic, re.compile(r"chiropract|chiro|manipulation|\bCMT\b", re.I)),
     (Category.psychological, re.compile(r"psych|cognitive behavio|\bCBT\b|biofeedback|counsel|hospitalization|mental health", re.I)),
     (Category.injection, re.compile(r"injection|\bblock\b|epidural|\bESI\b|radiofrequency|ablation|rhizotomy|trigger point|botox|\bPRP\b|viscosupplement|synvisc|cortisone shot", re.I)),
-    (Category.physical_therapy, re.compile(r"physical therapy|\bPT\b|physiotherapy|occupational therapy|\bOT\b|aqua|aquatic|massage|myofascial|infrared|physical medicine|work hardening|work conditioning|rehabilitation|therapeutic exercise|traction|ultrasound therapy|iontophoresis|rehab", re.I)),
-    (Category.surgery, re.compile(r"surgery|surgical|arthroscop|arthroplasty|fusion|laminectomy|discectomy|decompression|repair|release\b|neuroplasty|-ectomy|ectomy\b|otomy\b|plasty\b|assistant surgeon|post-?op(?:erative)? stay|inpatient stay|hospital stay|replacement|reconstruction", re.I)),
-    (Category.equipment, re.compile(r"\bTENS\b|H-?wave|\bunit\b|brace|orthotic|orthosis|splint|cane|walker|crutch|wheelchair|cold therapy|cryotherapy|game ready|compression|\bDME\b|durable medical|pillow|mattress|\bbed\b|cushion|\bsupport\b|collar|sling|shoe|insoles?|e-?stim|stimulator|kit\b|garment|device|scooter|chair", re.I)),
-    (Category.consultation, re.compile(r"consult|referral|evaluation|follow[- ]up|office visit|\bvisit\b|clearance|specialist|second opinion|pain management|\bexam\b|re-?evaluation", re.I)),
+    (Category.physical_therapy, re.compile(r"electrical (?:muscle )?stimulation|e-?stim\b|manual therapy|physical therapy|\bPT\b|physiotherapy|occupational therapy|\bOT\b|aqua|aquatic|massage|myofascial|infrared|physical medicine|work hardening|work conditioning|rehabilitation|therapeutic exercise|traction|ultrasound therapy|iontophoresis|rehab", re.I)),
+    (Category.surgery, re.compile(r"surgery|surgical|arthroscop|arthroplasty|fusion|laminectomy|discectomy|decompression|repair|release\b|neuroplasty|-ectomy|ectomy\b|otomy\b|plasty\b|assistant surgeon|\bPA assist|assistant\b|post-?op(?:erative)? stay|inpatient stay|hospital stay|replacement|reconstruction", re.I)),
+    (Category.equipment, re.compile(r"\bTENS\b|H-?wave|\bunit\b|brace|orthotic|orthosis|splint|cane|walker|crutch|wheelchair|cold therapy|cryotherapy|game ready|compression|\bDME\b|durable medical|pillow|mattress|\bbed\b|cushion|\bsupport\b|collar|sling|shoe|insoles?|stimulator|kit\b|hearing aids?|gloves|wipes|workstation|commode|\bpads?\b|garment|device|scooter|chair", re.I)),
+    (Category.consultation, re.compile(r"\bTOC\b|transfer of care|consult|referral|evaluation|follow[- ]up|office visit|\bvisit\b|clearance|specialist|second opinion|pain management|\bexam\b|re-?evaluation", re.I)),
 ]
 _MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"

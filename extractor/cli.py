@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -134,7 +135,7 @@ def eval_command(
         err.print(f"report written to {report_json}")
 
 
-def _records(paths: list[Path], backend: str, settings: Settings) -> list[Record]:
+def _records(paths: Iterable[Path], backend: str, settings: Settings) -> list[Record]:
     return list(extract_many(paths, backend=backend, settings=settings))
 
 

@@ -32,9 +32,16 @@ EXTRA_GENERICS = {
     "fexmid": "cyclobenzaprine",
     "nalfon": "fenoprofen",
     "theramine": "medical food",
+    "salonpas": "methyl salicylate/menthol",
+    "anecream": "lidocaine",
+    "lorzone": "chlorzoxazone",
+    "cyclophene": "cyclobenzaprine",
+    "menthol": "menthol",
+    "capsaicin": "capsaicin",
+    "camphor": "camphor",
 }
 _FORM_WORDS = re.compile(
-    r"\s+(?:patch(?:es)?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|solution|suspension|spray|"
+    r"\s+(?:patch(?:es)?|pads?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|solution|suspension|spray|"
     r"oral|topical|transdermal|grams?|gm|ml)\b",
     re.I,
 )
@@ -57,18 +64,18 @@ def _finder():  # type: ignore[no-untyped-def]
 
 
 def generic_names(text: str) -> list[str]:
-    """Lower-case generic names of the drugs ``text`` names, in order, table first."""
-    words = re.findall(r"[A-Za-z][A-Za-z\-]+", text)
+    """Lower-case generic names of the drugs ``text`` names, in the order written."""
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]+", text)]
+    hits: list[tuple[int, str]] = [(i, g) for i, w in enumerate(words) if (g := EXTRA_GENERICS.get(w.lower()))]
+    known = {i for i, _ in hits}
+    candidates = [w if i not in known and w.lower() not in _NOT_DRUGS else "-" for i, w in enumerate(words)]
+    for hit in _finder()(candidates, is_ignore_case=True):
+        name = _FORM_WORDS.sub("", hit[0]["name"]).strip().lower()
+        if name and name != "stool softeners":
+            hits.append((hit[1], name))
     found: list[str] = []
-    for word in words:
-        if (generic := EXTRA_GENERICS.get(word.lower())) and generic not in found:
-            found.append(generic)
-    if found:
-        return found
-    words = [w for w in words if w.lower() not in _NOT_DRUGS]
-    for hit in _finder()(words, is_ignore_case=True):
-        name = _FORM_WORDS.sub("", hit[0]["name"]).lower()
-        if name and name not in found and name != "stool softeners":
+    for _, name in sorted(hits):
+        if name not in found:
             found.append(name)
     return found
 
@@ -106,7 +113,8 @@ def drug_name(request: str) -> str:
     names = []
     for piece in _NAME_SPLIT.split(name):
         piece = _FORM_WORDS.sub("", " " + piece).strip()
-        piece = re.sub(r"\b(?:\d+(?:\.\d+)?|cream base|base|compound(?:ed)?)\b", " ", piece, flags=re.I)
+        piece = re.sub(r"\d+(?:\.\d+)?\s*(?:grams?|gr|gm|g|ml)\b|\b(?:\d+(?:\.\d+)?|cream base|base|compound(?:ed)?)\b",
+                       " ", piece, flags=re.I)
         piece = " ".join(piece.split()).strip(" -,.%")
         if piece:
             names.append(piece)

@@ -35,8 +35,9 @@ _INJURY_DATE = re.compile(
     r"(?:date of injury|injured|injury|DOI)\D{0,25}?(" + DATE_PATTERN + r"|[A-Z][a-z]+\.? \d{1,2},? \d{4})", re.I
 )
 _DIAGNOSES = re.compile(
-    r"(?:diagnos[ie]s\s+(?:is|are|was|were|include[sd]?|of|has been|have been)(?:\s+documented)?(?:\s+as|\s+is|\s*:)?"
-    r"|diagnosed with|undergoing treatment for|being treated for|Diagnosis includes?)\s+(.+?)(?:\.(?:\s|$)|$)",
+    r"(?:diagnos[ie]s\s+(?:that\s+)?(?:is|are|was|were|include[sd]?|of|has been|have been)(?:\s+documented)?(?:\s+as|\s+is|\s*:)?"
+    r"|diagnosed\s+(?:with|as\s+having)|undergoing\s+treatment\s+for|(?:being|been)\s+treated\s+for"
+    r"|Diagnosis\s+includes?|filed\s+a\s+claim\s+for)\s+(.+?)(?:\s+reportedly\b|\.(?:\s|$)|$)",
     re.I | re.S,
 )
 _SPLIT_DIAGNOSES = re.compile(r";\s*|,\s*(?:and\s+)?|\s+and\s+(?=[a-z])", re.I)

@@ -44,11 +44,15 @@ class AnswerCache:
         self._cache = diskcache.Cache(str(directory))
 
     def get(self, key: str, response_model: type[M]) -> tuple[M, Usage] | None:
+        """The cached answer, or None (a missing or unreadable entry is a miss, to be asked again)."""
         raw = self._cache.get(key)
         if raw is None:
             return None
-        value = json.loads(raw)
-        return response_model.model_validate(value["answer"]), Usage.model_validate(value["usage"])
+        try:
+            value = json.loads(raw)
+            return response_model.model_validate(value["answer"]), Usage.model_validate(value["usage"])
+        except (ValueError, KeyError, TypeError):  # ValidationError and JSONDecodeError are ValueErrors
+            return None
 
     def put(self, key: str, answer: BaseModel, usage: Usage) -> None:
         self._cache.set(key, json.dumps({"answer": answer.model_dump(mode="json"), "usage": usage.model_dump(mode="json")}))
