@@ -31,6 +31,13 @@ EXIT_NOTHING_EXTRACTED = 2
 BackendOption = Annotated[
     Optional[str], typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
 ]
+_MODEL = "Model endpoint (else IMR_* environment variables)"
+BaseUrlOption = Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint URL (IMR_BASE_URL).", rich_help_panel=_MODEL)]
+ModelOption = Annotated[Optional[str], typer.Option(help="Model name (IMR_MODEL).", rich_help_panel=_MODEL)]
+ModeOption = Annotated[Optional[str], typer.Option(help="tools or json (IMR_MODE).", rich_help_panel=_MODEL)]
+ConcurrencyOption = Annotated[Optional[int], typer.Option("--concurrency", help="Letters in flight (IMR_MAX_CONCURRENCY).", rich_help_panel=_MODEL)]
+RpmOption = Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute at most (IMR_REQUESTS_PER_MINUTE).", rich_help_panel=_MODEL)]
+NoCacheOption = Annotated[Optional[bool], typer.Option("--no-cache", help="Neither read nor write cached answers.", rich_help_panel=_MODEL)]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -48,7 +55,7 @@ def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> None:
 
 def _announce_backend(settings: Settings) -> str:
     try:
-        chosen = resolve_backend(settings.backend)
+        chosen = resolve_backend(settings.backend, settings)
     except ImrExtractError as e:
         _fail(f"{type(e).__name__}: {e}")
         raise
@@ -65,9 +72,18 @@ def extract(
     backend: BackendOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl output; append the rest.")] = False,
     max_file_mb: Annotated[Optional[float], typer.Option(help="Largest letter file accepted, in MB.")] = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    mode: ModeOption = None,
+    concurrency: ConcurrencyOption = None,
+    rpm: RpmOption = None,
+    no_cache: NoCacheOption = None,
 ) -> None:
-    """Extract a record per letter. Exit 0: all letters extracted; 1: some failed; 2: none extracted."""
-    settings = _settings(backend=backend, max_file_mb=max_file_mb)
+    """Extract a record per letter. Exit 0: all letters extracted; 1: some failed; 2: none extracted.
+
+    The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
+    settings = _settings(backend=backend, max_file_mb=max_file_mb, base_url=base_url, model=model, mode=mode,
+                         max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     if not inputs:
         _fail("no letters given: pass files or folders, or --examples")
@@ -78,6 +94,7 @@ def extract(
     skip = done_documents(output) if resume else set()
     todo = [p for p in letter_paths if p.stem not in skip]
     ok = failed = items = 0
+    spent = _run_summary(chosen)
     try:
         sink = open_sink(output, append=resume)
     except ImrExtractError as e:
@@ -87,6 +104,8 @@ def extract(
         task = progress.add_task("extracting", total=len(todo))
         for record in extract_many(todo, backend=chosen, settings=settings):
             sink.write(record)
+            if spent is not None:
+                spent.add(record)
             progress.advance(task)
             if record.ok:
                 ok += 1
@@ -99,10 +118,21 @@ def extract(
     if skip:
         summary += f"; {len(letter_paths) - len(todo)} already done"
     err.print(f"{summary} -> {output}")
+    if spent is not None:
+        err.print(spent.line())
     if failed and not ok and not skip:
         raise typer.Exit(EXIT_NOTHING_EXTRACTED)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _run_summary(backend: str) -> Any:
+    """Tokens, requests and cost of a model-backed run (the model stack loads only when used)."""
+    if backend == "offline":
+        return None
+    from .llm import RunSummary
+
+    return RunSummary()
 
 
 def _progress() -> Progress:
@@ -116,9 +146,15 @@ def eval_command(
     gold: Annotated[Path, typer.Option("--gold", help="Folder of gold files: <document_id>.json.")],
     backend: BackendOption = None,
     report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Also write the full report as JSON.")] = None,
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    mode: ModeOption = None,
+    concurrency: ConcurrencyOption = None,
+    no_cache: NoCacheOption = None,
 ) -> None:
     """Score extraction against hand-labelled gold files and print the figures."""
-    settings = _settings(backend=backend)
+    settings = _settings(backend=backend, base_url=base_url, model=model, mode=mode, max_concurrency=concurrency,
+                         no_cache=no_cache)
     for folder in (letters, gold):
         if not folder.is_dir():
             _fail(f"{folder}: not a folder")
@@ -137,6 +173,28 @@ def eval_command(
 
 def _records(paths: Iterable[Path], backend: str, settings: Settings) -> list[Record]:
     return list(extract_many(paths, backend=backend, settings=settings))
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The cache of model answers.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("stats")
+def cache_stats_command() -> None:
+    """Where the cache is, how many answers it holds and its size."""
+    from .llm import cache_stats
+
+    stats = cache_stats(_settings())
+    typer.echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
+
+
+@cache_app.command("clear")
+def cache_clear_command() -> None:
+    """Remove every cached answer."""
+    from .llm import clear_cache
+
+    removed = clear_cache(_settings())
+    typer.echo(f"removed {removed} cached answer(s)")
 
 
 @app.command()

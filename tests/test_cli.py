@@ -69,3 +69,11 @@ def test_eval_prints_a_table_and_writes_the_json_report(tmp_path: Path) -> None:
 def test_unknown_backend_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["extract", "--examples", "-o", str(tmp_path / "x.jsonl"), "--backend", "magic"])
     assert result.exit_code == 2 and "unknown backend 'magic'" in result.output
+
+
+def test_cache_commands_use_the_configured_directory(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("IMR_CACHE_DIR", str(tmp_path / "cache"))
+    stats = runner.invoke(app, ["cache", "stats"])
+    assert stats.exit_code == 0 and str(tmp_path / "cache") in stats.output and "0 answer(s)" in stats.output
+    cleared = runner.invoke(app, ["cache", "clear"])
+    assert cleared.exit_code == 0 and "removed 0" in cleared.output

@@ -92,7 +92,7 @@ def _letter_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, a
     items = []
     cursor = 0
     for i, it in enumerate(answer.items):
-        spans: dict[str, Span] = {}
+        spans: dict[str, Span | None] = {}
         original = None
         if it.original_request:
             original, spans["original_request"], _ = g.text("original_request", it.original_request, item=i,
@@ -112,9 +112,9 @@ def _letter_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, a
             reviewer_guidelines=[g.citation("reviewer citation", c, item=i, region=body) for c in it.reviewer_guidelines],
             rationale=rationale, reasons=it.reasons, spans={k: v for k, v in spans.items() if v is not None},
         ))
-    diagnoses, spans = _diagnoses(clean, parsed, answer.diagnoses, g)
+    diagnoses, letter_spans = _diagnoses(clean, parsed, answer.diagnoses, g)
     return Record(document_id=letter.document_id, layout=parsed.layout, diagnoses=diagnoses, items=items,
-                  spans=spans, provenance=provenance, **{k: getattr(answer, k) for k in _HEADER_FIELDS})
+                  spans=letter_spans, provenance=provenance, **{k: getattr(answer, k) for k in _HEADER_FIELDS})
 
 
 def _hybrid_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answer: FillAnswer,

@@ -58,7 +58,7 @@ async def extract_paths(
             try:
                 letter = read_letter(path, max_bytes=settings.max_file_bytes)
                 record = await extract_letter(letter, backend, caller, cache)
-            except Exception as e:  # one letter's failure, whatever it is, must not end the batch
+            except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
                 record = error_record(path, e, backend)
             records[index] = record
             if on_record is not None:
@@ -67,7 +67,7 @@ async def extract_paths(
     try:
         await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
     finally:
-        await client.client.close()
+        await client.client.close()  # type: ignore[union-attr]
         if cache is not None:
             cache.close()
     return [r for r in records if r is not None]
@@ -89,7 +89,7 @@ def iter_records(
         try:
             asyncio.run(extract_paths(todo, backend=backend, settings=settings, transport=transport,
                                       on_record=lambda i, r: done.put((i, r)), stop=stop))
-        except BaseException as e:  # handed to the consumer, who re-raises it
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, who re-raises it
             done.put(e)
         else:
             done.put(None)
@@ -125,7 +125,7 @@ def extract_one(
         try:
             return await extract_letter(letter, backend, ModelCaller(client, settings), cache)
         finally:
-            await client.client.close()
+            await client.client.close()  # type: ignore[union-attr]
             if cache is not None:
                 cache.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from functools import cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -99,6 +100,7 @@ class FillAnswer(_Answer):
     items: list[FilledItem]
 
 
+@cache
 def schema_hash(model: type[BaseModel]) -> str:
     """A short digest of the JSON schema, so a schema change never reuses a cached answer."""
     schema = json.dumps(model.model_json_schema(), sort_keys=True)

@@ -20,6 +20,9 @@ from llm_fakes import API_KEY, MODEL, TEST_URL, Reply, scripted
 from extractor.settings import Settings
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
+# Re-recording against a live endpoint (tests/cassettes/README.md); read before the env is cleaned.
+LIVE_URL = os.environ.get("IMR_LIVE_BASE_URL")
+LIVE_KEY = os.environ.get("IMR_LIVE_API_KEY")
 SECRET_HEADERS = ["authorization", "api-key", "x-api-key", "openai-organization", "openai-project", "cookie",
                   "set-cookie"]
 
@@ -33,8 +36,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(base_url=TEST_URL, api_key=API_KEY, model=MODEL, cache_dir=tmp_path / "cache", max_concurrency=4)
+def settings(tmp_path: Path, recording: bool) -> Settings:
+    live = recording and LIVE_URL is not None
+    return Settings(base_url=LIVE_URL if live else TEST_URL, api_key=LIVE_KEY if live else API_KEY, model=MODEL,
+                    cache_dir=tmp_path / "cache", max_concurrency=4)
 
 
 def _scrub_request(request: Any) -> Any:
@@ -57,7 +62,6 @@ def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def vcr_config() -> dict[str, Any]:
     return {
-        "record_mode": "none",
         "match_on": ["method", "path", "body"],  # not the host: a cassette replays for any endpoint URL
         "filter_headers": SECRET_HEADERS,
         "before_record_request": _scrub_request,
@@ -73,18 +77,18 @@ def recording(record_mode: str) -> bool:
 
 @pytest.fixture
 def endpoint(recording: bool) -> Callable[[Sequence[Reply]], httpx2.AsyncBaseTransport | None]:
-    """The transport for a cassette test: None (the real one, replayed by vcr) unless recording,
-    when the hand-written ``replies`` are served in-process and vcr records them."""
+    """The transport for a cassette test: None (the real one, replayed by vcr, or live) unless
+    recording the hand-written ``replies``, which are then served in-process and recorded."""
 
     def make(replies: Sequence[Reply]) -> httpx2.AsyncBaseTransport | None:
-        return scripted(replies) if recording else None
+        return scripted(replies) if recording and LIVE_URL is None else None
 
     return make
 
 
 @pytest.fixture(autouse=True)
-def _cassette_fully_played(request: pytest.FixtureRequest, recording: bool) -> Iterator[None]:
+def _cassette_fully_played(vcr: Any, recording: bool) -> Iterator[None]:
+    """A replayed cassette must be played to the end: the test saw the recorded answers, and only them."""
     yield
-    if request.node.get_closest_marker("vcr") and not recording:
-        cassette = request.getfixturevalue("vcr")
-        assert cassette.play_count == len(cassette), f"played {cassette.play_count} of {len(cassette)} interactions"
+    if vcr is not None and not recording:
+        assert vcr.play_count == len(vcr), f"played {vcr.play_count} of {len(vcr)} interactions"

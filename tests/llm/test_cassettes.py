@@ -67,9 +67,8 @@ def test_each_layout_and_backend(layout: str, backend: str, settings: Settings, 
             assert citation.span is not None
 
 
-def test_json_mode_for_servers_without_tool_calling(tmp_path: Path, endpoint: Endpoint) -> None:
-    settings = Settings(base_url="http://llm.test/v1", model="gpt-4o-mini", mode="json", cache_dir=tmp_path)
-    record = extract(letter_path("syn-b-05"), backend="hybrid", settings=settings,
+def test_json_mode_for_servers_without_tool_calling(settings: Settings, endpoint: Endpoint) -> None:
+    record = extract(letter_path("syn-b-05"), backend="hybrid", settings=settings.model_copy(update={"mode": "json"}),
                      transport=endpoint([gold_completion("syn-b-05", "hybrid", mode="json")]))
     _assert_matches_gold(record, "syn-b-05")
 
@@ -138,9 +137,8 @@ def test_timeout_is_retried(settings: Settings, endpoint: Endpoint) -> None:
     assert transport.timed_out == 1 and len(sleeps) == 1
 
 
-def test_exhausted_attempts_give_an_error_record_and_the_batch_goes_on(tmp_path: Path, endpoint: Endpoint) -> None:
-    settings = Settings(base_url="http://llm.test/v1", api_key="sk-test-dummy", cache_dir=tmp_path, max_attempts=3,
-                        max_concurrency=1)
+def test_exhausted_attempts_give_an_error_record_and_the_batch_goes_on(settings: Settings, endpoint: Endpoint) -> None:
+    settings = settings.model_copy(update={"max_attempts": 3, "max_concurrency": 1})
     replies = [status(500)] * 3 + [gold_completion("syn-b-05", "hybrid")]
     failed, ok = _run([letter_path("syn-c-03"), letter_path("syn-b-05")], "hybrid", settings, endpoint(replies), [])
     assert failed.error is not None and failed.error.type == "ModelError"

