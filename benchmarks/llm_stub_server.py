@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -26,34 +26,39 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class StubServer:
-    """Runs in a daemon thread; ``requests`` counts every request received."""
+    """Serves from a child process, as a real endpoint would, so the stub never competes with the
+    client for the GIL; ``requests`` counts every request received."""
 
     def __init__(self, *, latency: float = 0.2, error_rate: float = 0.0, timeout_sleep: float = 2.0,
                  seed: int = 0, port: int = 0) -> None:
         self.latency = latency
         self.error_rate = error_rate
         self.timeout_sleep = timeout_sleep
-        self.requests = 0
-        self._lock = threading.Lock()
+        self._count = multiprocessing.get_context("fork").Value("i", 0)
         self._rng = random.Random(seed)
         self._server = _QuietServer(("127.0.0.1", port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._process = multiprocessing.get_context("fork").Process(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def requests(self) -> int:
+        return int(self._count.value)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        self._process.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
+        self._process.terminate()
+        self._process.join(5)
         self._server.server_close()
 
     def _roll(self) -> float:
-        with self._lock:
-            self.requests += 1
+        with self._count.get_lock():
+            self._count.value += 1
             return self._rng.random()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -42,7 +42,7 @@ _FREE_CITATION = re.compile(
 _CHAPTERS = [
     "Low Back - Lumbar & Thoracic", "Low Back, Lumbar & Thoracic", "Low Back- Lumbar & Thoracic", "Low Back & Thoracic", "Low Back", "Neck and Upper Back", "Pain", "Chronic Pain",
     "Shoulder", "Knee and Leg", "Knee", "Ankle and Foot", "Forearm, Wrist, and Hand", "Forearm, Wrist and Hand",
-    "Elbow", "Hip and Pelvis", "Head", "Mental Illness and Stress", "Carpal Tunnel Syndrome", "Pulmonary", "Preface",
+    "Elbow", "Hip and Pelvis", "Head", "Neck", "Mental Illness and Stress", "Carpal Tunnel Syndrome", "Pulmonary", "Preface",
     "Treatment in Workers' Compensation", "Burns", "Eye", "Hernia", "Diabetes", "Fitness for Duty",
     "Integrated Treatment/Disability Duration Guidelines",
 ]
@@ -53,11 +53,12 @@ def _chapter_pattern(name: str) -> str:
     return r"\s*".join(words)
 
 
-_ACUTE_CHRONIC = r"\s*\((?:Acute\s+(?:and|&)\s+)?Chronic\)"
+# A chapter's own qualifier: "(Acute & Chronic)", "(Thoracic and Lumbar, Acute and Chronic)".
+_ACUTE_CHRONIC = r"\s*\([^()]*\b(?:Acute|Chronic)\b[^()]*\)"
 _CHAPTER = re.compile(
     r"^(?P<chapter>(?:" + "|".join(_chapter_pattern(c) for c in sorted(_CHAPTERS, key=len, reverse=True)) + r"))"
     r"(?P<qualifier>" + _ACUTE_CHRONIC + r")?"
-    r"(?:\s*(?:chapters?|section))?(?:\s*\((?:updated|online)[^)]*\))*"
+    r"(?:\s*(?:chapters?|section))?(?:\s*\((?:updated|online)[^)]*\))*(?:\s+guidelines\b)?"
     r"(?P<late_qualifier>" + _ACUTE_CHRONIC + r")?"
     r"(?=$|[\s,:;.\-–/(]|(?<=\)))",
     re.I,
@@ -157,9 +158,10 @@ def _non_mtus(body: str) -> list[Cite]:
     rest = re.sub(r"^(?:19|20)\d{2}\b[\s,]*", "", rest)
     if chapter := _CHAPTER.match(rest):
         name = collapse(chapter["chapter"] + (chapter["qualifier"] or chapter["late_qualifier"] or ""))
-        topic = _clean(rest[chapter.end() :])
-        if topic and _CHAPTER.match(topic):  # several chapters: "Neck and Upper Back, Low Back"
-            return [("ODG", name, None, []), *_non_mtus("ODG " + topic)]
+        topic = _clean(re.sub(r"^and\b", "", rest[chapter.end() :].strip(_LEAD)))
+        if topic and _CHAPTER.match(topic):  # several chapters: "Neck and Upper Back, Low Back, Physical therapy"
+            others = _non_mtus("ODG " + topic)
+            return [("ODG", name, others[0][2], []), *others]  # a topic after the last chapter is theirs all
         return [("ODG", name, topic, [])]
     if odg:
         return [("ODG", "Official Disability Guidelines", _clean(rest), [])]
@@ -169,7 +171,7 @@ def _non_mtus(body: str) -> list[Cite]:
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
-    value = collapse(value).strip(_LEAD)
+    value = re.sub(r"\s*\((?:19|20)\d{2}\)$", "", collapse(value)).strip(_LEAD)  # "Platelet-rich plasma (2016)"
     if value.startswith("(") and _closing_paren(value) == len(value) - 1:
         value = value[1:-1]
     return value or None

@@ -21,7 +21,7 @@ _CATEGORY_RULES: list[tuple[Category, re.Pattern[str]]] = [
     (Category.chiropractic, re.compile(r"chiropract|chiro|manipulation|\bCMT\b", re.I)),
     (Category.psychological, re.compile(r"psych|cognitive behavio|\bCBT\b|biofeedback|counsel|hospitalization|mental health", re.I)),
     (Category.injection, re.compile(r"injection|\bblock\b|epidural|\bESI\b|radiofrequency|ablation|rhizotomy|trigger point|botox|\bPRP\b|viscosupplement|synvisc|cortisone shot", re.I)),
-    (Category.physical_therapy, re.compile(r"electrical (?:muscle )?stimulation|e-?stim\b|manual therapy|physical therapy|\bPT\b|physiotherapy|occupational therapy|\bOT\b|aqua|aquatic|massage|myofascial|infrared|physical medicine|work hardening|work conditioning|rehabilitation|therapeutic exercise|traction|ultrasound therapy|iontophoresis|rehab", re.I)),
+    (Category.physical_therapy, re.compile(r"hand therapy|electrical (?:muscle )?stimulation|e-?stim\b|manual therapy|physical therapy|\bPT\b|physiotherapy|occupational therapy|\bOT\b|aqua|aquatic|massage|myofascial|infrared|physical medicine|work hardening|work conditioning|rehabilitation|therapeutic exercise|traction|ultrasound therapy|iontophoresis|rehab", re.I)),
     (Category.surgery, re.compile(r"surgery|surgical|arthroscop|arthroplasty|fusion|laminectomy|discectomy|decompression|repair|release\b|neuroplasty|-ectomy|ectomy\b|otomy\b|plasty\b|assistant surgeon|\bPA assist|assistant\b|post-?op(?:erative)? stay|inpatient stay|hospital stay|replacement|reconstruction", re.I)),
     (Category.equipment, re.compile(r"\bTENS\b|H-?wave|\bunit\b|brace|orthotic|orthosis|splint|cane|walker|crutch|wheelchair|cold therapy|cryotherapy|game ready|compression|\bDME\b|durable medical|pillow|mattress|\bbed\b|cushion|\bsupport\b|collar|sling|shoe|insoles?|stimulator|kit\b|hearing aids?|gloves|wipes|workstation|commode|\bpads?\b|garment|device|scooter|chair", re.I)),
     (Category.consultation, re.compile(r"\bTOC\b|transfer of care|consult|referral|evaluation|follow[- ]up|office visit|\bvisit\b|clearance|specialist|second opinion|pain management|\bexam\b|re-?evaluation", re.I)),
@@ -30,7 +30,7 @@ _MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\b
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 _LEADING = re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:pre-?op(?:erative)?\s+)?labs?(?:\s+to\s+include)?:\s*|"
-    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|request\s+for\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
+    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|request\s+for\s+|purchase\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
     r"single\s+positional\s+|MARS\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+(?:(?:additional|more|initial)\s+)?"
     r"(?:(?:month|week|day|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
     re.I,
@@ -52,6 +52,10 @@ _TEST_END = re.compile(
 _EXPANSION = re.compile(r"\s*\((?:magnetic resonance imaging|computed tomography|electromyography|nerve conduction[^)]*)\)", re.I)
 _CONSULT_FIRST = re.compile(r"^(?:consult|referral|evaluation|follow[- ]up|office visit)", re.I)
 _KEEP_WHOLE = {Category.surgery.value, Category.injection.value}
+_EQUIPMENT_END = re.compile(
+    r"\s*(?:,|\bfor\b|\(|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b).*$", re.I)
+_GUIDANCE = re.compile(r"\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$", re.I)
+_ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
 _TEST_CATEGORIES = {Category.imaging.value, Category.diagnostic_test.value, Category.lab_test.value}
 
 
@@ -86,13 +90,15 @@ def service_name(request: str, category: Category | str) -> str:
     name = _EXPANSION.sub("", core_request(request))
     value = category.value if isinstance(category, Category) else category
     if value in _TEST_CATEGORIES or value in _KEEP_WHOLE:
-        name = _TEST_END.sub("", name)
+        name = _GUIDANCE.sub("", _TEST_END.sub("", name))
+    elif value == Category.equipment.value:
+        name = _EQUIPMENT_END.sub("", name)
     else:
         if value != Category.consultation.value:
             name = _WITH.sub("", name)
         m = (_CONSULT_END if value == Category.consultation.value else _SERVICE_END).search(name, 1)
         name = name[: m.start()] if m else name
-    name = name.strip(" ,.;:-")
+    name = _ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))
     return name[:1].upper() + name[1:] if name else request.strip()
 
 

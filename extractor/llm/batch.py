@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,13 +51,17 @@ async def extract_paths(
     cache = open_cache(settings)
     gate = asyncio.Semaphore(settings.max_concurrency)
     records: list[Record | None] = [None] * len(paths)
+    loop = asyncio.get_running_loop()
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read")
 
     async def one(index: int, path: str | Path) -> None:
         async with gate:
             if stop is not None and stop.is_set():
                 return
             try:
-                letter = read_letter(path, max_bytes=settings.max_file_bytes)
+                # PDFium runs without the GIL, so reading in a thread overlaps the other letters' work;
+                # it is not thread-safe, so one thread does all the reading.
+                letter = await loop.run_in_executor(reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
                 record = await extract_letter(letter, backend, caller, cache)
             except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
                 record = error_record(path, e, backend)
@@ -67,6 +72,7 @@ async def extract_paths(
     try:
         await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
     finally:
+        reader.shutdown(wait=True)
         await client.client.close()  # type: ignore[union-attr]
         if cache is not None:
             cache.close()

@@ -8,6 +8,7 @@ endpoint or the key. The HTTP transport can be injected (tests, stubs); the SDK 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -92,6 +93,13 @@ def make_client(settings: Settings, *, transport: httpx2.AsyncBaseTransport | No
     return instructor.from_openai(sdk, mode=_MODES[settings.mode])
 
 
+@functools.cache
+def wire_model(model: type[M]) -> type[M]:
+    """The answer model as instructor sends it, built once: given a plain model, instructor builds a
+    new wrapper class on every call, which also defeats its cache of the tool's JSON schema."""
+    return instructor.openai_schema(model)  # type: ignore[no-any-return]
+
+
 @dataclass
 class Reply(Generic[M]):
     """One structured call's outcome: the answer or the error, and what it spent either way."""
@@ -132,7 +140,7 @@ class ModelCaller:
         async def once() -> tuple[M, Any]:
             return await self.client.chat.completions.create_with_completion(  # type: ignore[no-any-return]
                 messages=prompt.messages,  # type: ignore[arg-type]
-                response_model=response_model,
+                response_model=wire_model(response_model),
                 max_retries=self.settings.max_reasks,
                 hooks=hooks,
                 **params,
