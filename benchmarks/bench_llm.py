@@ -1,6 +1,7 @@
 """LLM-path benchmark against the local stub (benchmarks/llm_stub_server.py), no network:
 
-- letters/s at concurrency 1, 4, 16 and 64 with the stub answering in ``--latency`` seconds;
+- letters/s at concurrency 1, 4, 16 and 64 with the stub answering in ``--latency`` seconds, in steady
+  state (first record to last; process start-up and the first round trip are printed apart);
 - requests sent by a cached re-run of the same batch;
 - with ``--error-rate`` of requests failing (429, 500, timeouts): records, error records, lost, duplicated;
 - prompt tokens per eval letter, ``llm`` versus ``hybrid`` (tiktoken).
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from llm_stub_server import StubServer
 
+from extractor import extract_many
 from extractor.llm.batch import extract_paths
 from extractor.llm.prompt import fill_prompt, hybrid_excerpt, letter_prompt
 from extractor.llm.schema import FillAnswer, LetterAnswer
@@ -46,17 +48,20 @@ def _run(paths: list[Path], settings: Settings, backend: str = "hybrid") -> tupl
     return time.perf_counter() - start, records
 
 
-def throughput(latency: float, letters: int, tmp: Path) -> None:
-    print(f"throughput, hybrid backend, stub latency {latency * 1000:.0f} ms, no cache:")
+def throughput(latency: float, letters: int, workers: int, tmp: Path) -> None:
+    print(f"throughput, hybrid backend, stub latency {latency * 1000:.0f} ms, no cache, {workers} worker process(es):")
     with StubServer(latency=latency) as stub:
-        _run(LETTERS[:4], _settings(stub.url, tmp, no_cache=True))  # warm-up: imports, drug tables
         for concurrency in (1, 4, 16, 64):
-            n = min(letters, max(20, concurrency * 10))
+            n = min(letters, max(40, concurrency * 30))
             paths = (LETTERS * (n // len(LETTERS) + 1))[:n]
-            seconds, records = _run(paths, _settings(stub.url, tmp, no_cache=True, max_concurrency=concurrency))
+            settings = _settings(stub.url, tmp, no_cache=True, max_concurrency=concurrency, workers=workers)
+            start = time.perf_counter()
+            arrivals = [time.perf_counter() for _ in extract_many(paths, backend="hybrid", settings=settings)]
+            steady = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
             ideal = concurrency / latency
-            print(f"  concurrency {concurrency:>2}: {len(records) / seconds:6.1f} letters/s "
-                  f"({len(records)} letters in {seconds:.1f} s; ideal {ideal:.0f}/s)")
+            print(f"  concurrency {concurrency:>2}: {steady:6.1f} letters/s steady ({steady / ideal:.2f} x ideal "
+                  f"{ideal:.0f}/s); {len(arrivals)} letters in {arrivals[-1] - start:.1f} s end to end, "
+                  f"{arrivals[0] - start:.1f} s to the first record")
 
 
 def cached_rerun(tmp: Path) -> None:
@@ -118,16 +123,17 @@ def prompt_tokens() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--letters", type=int, default=640, help="letters per run at the highest concurrency")
+    parser.add_argument("--letters", type=int, default=1920, help="letters per run at the highest concurrency")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (IMR_WORKERS)")
     parser.add_argument("--error-rate", type=float, default=0.3)
     parser.add_argument("--failure-letters", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        throughput(args.latency, args.letters, Path(tmp))
+        throughput(args.latency, args.letters, args.workers, Path(tmp))
         cached_rerun(Path(tmp))
         failures(args.error_rate, args.failure_letters, Path(tmp))
     prompt_tokens()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # worker processes are spawned: they import this module, not run it
     main()

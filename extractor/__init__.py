@@ -15,6 +15,7 @@ from .errors import (
     NoTextLayerError,
     NotAnImrLetterError,
     UnreadableFileError,
+    WorkerError,
 )
 from .evaluation import EvalReport, evaluate, load_gold, score
 from .models import Category, Citation, ErrorInfo, ExtractionWarning, Item, Provenance, Reason, Record, Span, Usage
@@ -44,6 +45,7 @@ __all__ = [
     "Span",
     "UnreadableFileError",
     "Usage",
+    "WorkerError",
     "evaluate",
     "extract",
     "extract_many",

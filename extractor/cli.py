@@ -72,6 +72,7 @@ def extract(
     backend: BackendOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl output; append the rest.")] = False,
     max_file_mb: Annotated[Optional[float], typer.Option(help="Largest letter file accepted, in MB.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes to spread the batch over (IMR_WORKERS).")] = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -82,7 +83,7 @@ def extract(
     """Extract a record per letter. Exit 0: all letters extracted; 1: some failed; 2: none extracted.
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
-    settings = _settings(backend=backend, max_file_mb=max_file_mb, base_url=base_url, model=model, mode=mode,
+    settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
                          max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     if not inputs:

@@ -7,7 +7,8 @@
     │   ├── NoTextLayerError     a PDF with no text (a scan): OCR it first
     │   └── NotAnImrLetterError  text with none of the marks of an IMR determination letter
     ├── ConfigurationError       settings that cannot work (bad backend name, missing endpoint)
-    └── ModelError               the LLM endpoint failed for one letter after all retries
+    ├── ModelError               the LLM endpoint failed for one letter after all retries
+    └── WorkerError              a worker process of a parallel batch stopped before its letters were done
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ class ModelError(ImrExtractError):
         self.last_output = last_output
         self.tokens = tokens
         super().__init__(message)
+
+
+class WorkerError(ImrExtractError):
+    """A worker process of a parallel batch stopped before it finished its letters."""

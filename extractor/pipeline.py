@@ -87,6 +87,11 @@ def extract_many(
     The model backends work on ``settings.max_concurrency`` letters at once."""
     settings = settings or Settings()
     chosen = resolve_backend(backend or settings.backend, settings)
+    if settings.workers > 1 and transport is None:
+        from .parallel import extract_sharded
+
+        yield from extract_sharded(paths, backend=chosen, settings=settings)
+        return
     if chosen != "offline":
         from .llm.batch import iter_records
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .errors import CorruptPdfError, NoTextLayerError, UnreadableFileError
 SUPPORTED_SUFFIXES = (".pdf", ".txt")
 PAGE_BREAK = "\f"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# PDFium is not thread-safe: one PDF at a time per process, whichever thread asks.
+_PDFIUM = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def read_letter(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Lett
 def _pdf_text(path: Path, data: bytes) -> tuple[str, int]:
     if not data.lstrip().startswith(b"%PDF"):
         raise CorruptPdfError(path, "not a PDF file (no %PDF header)")
+    with _PDFIUM:
+        return _pdfium_text(path, data)
+
+
+def _pdfium_text(path: Path, data: bytes) -> tuple[str, int]:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as e:

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
 
     backend: str = Field(default="auto", description="auto, offline, llm, hybrid")
     max_file_mb: float = Field(default=10.0, gt=0, description="Largest letter file accepted, in MB.")
+    workers: int = Field(default=1, ge=1, le=64, description="Processes for a batch (more cores for parsing and validation).")
 
     # The model endpoint: any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server).
     base_url: str | None = Field(default=None, description="Endpoint, e.g. http://localhost:11434/v1; None = OpenAI.")

@@ -36,3 +36,13 @@ def test_hyphenation_across_a_line_end_is_joined_and_spans_still_point_at_the_te
 
 def test_collapse() -> None:
     assert collapse("  a \n b\t c  ") == "a b c"
+
+
+def test_pdfs_can_be_read_from_many_threads_at_once() -> None:
+    """PDFium is not thread-safe; reading must be, or a batch's reader thread crashes the process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pdfs = [p for p in LETTERS if p.suffix == ".pdf"][:12] * 3
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        texts = list(pool.map(lambda p: read_letter(p).text, pdfs))
+    assert texts == [read_letter(p).text for p in pdfs]

@@ -59,8 +59,7 @@ async def extract_paths(
             if stop is not None and stop.is_set():
                 return
             try:
-                # PDFium runs without the GIL, so reading in a thread overlaps the other letters' work;
-                # it is not thread-safe, so one thread does all the reading.
+                # PDFium runs without the GIL, so reading in a thread overlaps the other letters' work.
                 letter = await loop.run_in_executor(reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
                 record = await extract_letter(letter, backend, caller, cache)
             except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
