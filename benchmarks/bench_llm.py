@@ -15,16 +15,12 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
-
-from llm_stub_server import StubServer
+from llm_stub_server import StubServer  # beside this script, which Python puts on the path
 
 from extractor import extract_many
 from extractor.llm.batch import extract_paths
@@ -35,6 +31,7 @@ from extractor.read import read_letter
 from extractor.settings import Settings
 from extractor.text import normalise
 
+ROOT = Path(__file__).resolve().parents[1]
 LETTERS = sorted(p for p in (ROOT / "evals" / "letters").iterdir() if p.suffix in (".pdf", ".txt"))
 
 
@@ -117,7 +114,7 @@ def prompt_tokens() -> None:
     llm, hybrid = statistics.mean(counts["llm"]), statistics.mean(counts["hybrid"])
     print(f"prompt tokens per letter ({enc.name}, messages + schema, {len(LETTERS)} eval letters): "
           f"llm {llm:.0f}, hybrid {hybrid:.0f} ({hybrid / llm:.0%} of llm); "
-          f"hybrid fewer on {sum(h < l for h, l in zip(counts['hybrid'], counts['llm']))} of {len(LETTERS)} letters")
+          f"hybrid fewer on {sum(h < w for h, w in zip(counts['hybrid'], counts['llm'], strict=True))} of {len(LETTERS)} letters")
 
 
 def main() -> None:

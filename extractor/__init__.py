@@ -12,8 +12,8 @@ from .errors import (
     ImrExtractError,
     LetterError,
     ModelError,
-    NoTextLayerError,
     NotAnImrLetterError,
+    NoTextLayerError,
     UnreadableFileError,
     WorkerError,
 )

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -29,15 +29,15 @@ EXIT_SOME_FAILED = 1
 EXIT_NOTHING_EXTRACTED = 2
 
 BackendOption = Annotated[
-    Optional[str], typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
+    str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
 ]
 _MODEL = "Model endpoint (else IMR_* environment variables)"
-BaseUrlOption = Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint URL (IMR_BASE_URL).", rich_help_panel=_MODEL)]
-ModelOption = Annotated[Optional[str], typer.Option(help="Model name (IMR_MODEL).", rich_help_panel=_MODEL)]
-ModeOption = Annotated[Optional[str], typer.Option(help="tools or json (IMR_MODE).", rich_help_panel=_MODEL)]
-ConcurrencyOption = Annotated[Optional[int], typer.Option("--concurrency", help="Letters in flight (IMR_MAX_CONCURRENCY).", rich_help_panel=_MODEL)]
-RpmOption = Annotated[Optional[float], typer.Option("--rpm", help="Requests per minute at most (IMR_REQUESTS_PER_MINUTE).", rich_help_panel=_MODEL)]
-NoCacheOption = Annotated[Optional[bool], typer.Option("--no-cache", help="Neither read nor write cached answers.", rich_help_panel=_MODEL)]
+BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL (IMR_BASE_URL).", rich_help_panel=_MODEL)]
+ModelOption = Annotated[str | None, typer.Option(help="Model name (IMR_MODEL).", rich_help_panel=_MODEL)]
+ModeOption = Annotated[str | None, typer.Option(help="tools or json (IMR_MODE).", rich_help_panel=_MODEL)]
+ConcurrencyOption = Annotated[int | None, typer.Option("--concurrency", help="Letters in flight (IMR_MAX_CONCURRENCY).", rich_help_panel=_MODEL)]
+RpmOption = Annotated[float | None, typer.Option("--rpm", help="Requests per minute at most (IMR_REQUESTS_PER_MINUTE).", rich_help_panel=_MODEL)]
+NoCacheOption = Annotated[bool | None, typer.Option("--no-cache", help="Neither read nor write cached answers.", rich_help_panel=_MODEL)]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -66,13 +66,13 @@ def _announce_backend(settings: Settings) -> str:
 
 @app.command()
 def extract(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, or .parquet (a row per item).")] = Path("records.jsonl"),
     examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
     backend: BackendOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl output; append the rest.")] = False,
-    max_file_mb: Annotated[Optional[float], typer.Option(help="Largest letter file accepted, in MB.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Processes to spread the batch over (IMR_WORKERS).")] = None,
+    max_file_mb: Annotated[float | None, typer.Option(help="Largest letter file accepted, in MB.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes to spread the batch over (IMR_WORKERS).")] = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -146,7 +146,7 @@ def eval_command(
     letters: Annotated[Path, typer.Option("--letters", help="Folder of letters: <document_id>.pdf or .txt.")],
     gold: Annotated[Path, typer.Option("--gold", help="Folder of gold files: <document_id>.json.")],
     backend: BackendOption = None,
-    report_json: Annotated[Optional[Path], typer.Option("--report-json", help="Also write the full report as JSON.")] = None,
+    report_json: Annotated[Path | None, typer.Option("--report-json", help="Also write the full report as JSON.")] = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,

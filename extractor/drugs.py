@@ -45,13 +45,11 @@ _FORM_WORDS = re.compile(
     r"oral|topical|transdermal|grams?|gm|ml)\b",
     re.I,
 )
-_SALTS = re.compile(r"\s+(?:hcl|hydrochloride|sodium|sod|potassium|er|xr|sr|cr|dr|ir|la|extended release)\b", re.I)
 _STRENGTH = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)*)\s*(mcg/hr|mcg/h|mg/ml|mg/g|mg/\d+\s*ml|mcg|mg|gm|g|ml|%|iu)(?![\w])",
     re.I,
 )
 _QUANTITY = re.compile(r"#\s*(\d+)")
-_COUNTS = re.compile(r"^\s*(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+", re.I)
 # A word that is surely not a drug, though the NER lexicon may say otherwise.
 _NOT_DRUGS = {"oxygen", "water", "ice", "heat", "gym", "pool", "massage", "nurse", "unit", "home"}
 

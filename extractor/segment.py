@@ -112,9 +112,8 @@ def segment(text: str) -> Segments:
     first = min((m.start() for m in (how, summary, items_head) if m), default=len(text))
     seg.header = Region(0, first)
     if how:
-        cred_end = min(m.start() for m in (documents, summary, items_head) if m and m.start() > how.end()) if any(
-            m and m.start() > how.end() for m in (documents, summary, items_head)) else len(text)
-        seg.credentials = Region(how.end(), cred_end)
+        after = [m.start() for m in (documents, summary, items_head) if m and m.start() > how.end()]
+        seg.credentials = Region(how.end(), min(after, default=len(text)))
     if summary:
         seg.summary = Region(summary.end(), items_head.start() if items_head and items_head.start() > summary.end() else len(text))
     if items_head:
@@ -161,28 +160,28 @@ def _heading_start(text: str, floor: int, decision_at: int) -> int:
     ... The remaining IMR eligible portion of the original request, Z is: Upheld") spans
     sentences, so it extends back to "was the original request".
     """
-    line_start = text.rfind("\n", floor, decision_at) + 1 or floor
-    line_start = max(line_start, floor)
-    start = line_start
-    lines = 1
-    while start > floor and lines < _MAX_HEADING_LINES:
-        prev_start = max(text.rfind("\n", floor, start - 1) + 1, floor)
+    start = _back_to_sentence_start(text, floor, _line_start(text, floor, decision_at), _MAX_HEADING_LINES - 1)
+    heading = text[start:decision_at]
+    partial = _PARTIAL_TAIL.search(heading) and not _PARTIAL_HEAD.search(heading)
+    if partial and (head := text.rfind("was the original request", floor, start)) != -1:
+        start = _back_to_sentence_start(text, floor, _line_start(text, floor, head))
+    return start
+
+
+def _line_start(text: str, floor: int, pos: int) -> int:
+    return max(text.rfind("\n", floor, pos) + 1, floor)
+
+
+def _back_to_sentence_start(text: str, floor: int, start: int, max_lines: int | None = None) -> int:
+    """``start`` moved back over whole lines while the line before does not end a sentence."""
+    lines = 0
+    while start > floor and (max_lines is None or lines < max_lines):
+        prev_start = _line_start(text, floor, start - 1)
         prev = text[prev_start : start - 1]
         if _SENTENCE_END.search(prev) or prev.endswith("set forth below:") or prev.startswith("Decision rationale:"):
             break
         start = prev_start
         lines += 1
-    heading = text[start:decision_at]
-    if _PARTIAL_TAIL.search(heading) and not _PARTIAL_HEAD.search(heading):
-        if (head := text.rfind("was the original request", floor, start)) != -1:
-            start = max(text.rfind("\n", floor, head) + 1, floor)
-            # the original request itself may have wrapped over lines not ending a sentence
-            while start > floor:
-                prev_start = max(text.rfind("\n", floor, start - 1) + 1, floor)
-                prev = text[prev_start : start - 1]
-                if _SENTENCE_END.search(prev) or prev.endswith("set forth below:"):
-                    break
-                start = prev_start
     return start
 
 

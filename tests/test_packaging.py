@@ -30,10 +30,10 @@ def test_installed_copy_reads_its_own_files(wheel: Path, tmp_path: Path) -> None
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True)
     code = ("import extractor, extractor.resources as r; "
-            "assert str(r.examples_dir()).startswith(%r), r.examples_dir(); "
-            "assert str(r.prompts_dir()).startswith(%r), r.prompts_dir(); "
+            f"assert str(r.examples_dir()).startswith({str(site)!r}), r.examples_dir(); "
+            f"assert str(r.prompts_dir()).startswith({str(site)!r}), r.prompts_dir(); "
             "rec = list(extractor.extract_many(sorted(r.examples_dir().glob('*.pdf')))); "
-            "print(sum(len(x.items) for x in rec))") % (str(site), str(site))
+            "print(sum(len(x.items) for x in rec))")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(site)}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
