@@ -162,18 +162,24 @@ def eval_command(
     chosen = _announce_backend(settings)
     try:
         gold_files = evaluation.load_gold(gold)
-        report = evaluation.evaluate(gold_files, letters, lambda ps: _records(ps, chosen, settings))
+        records: list[Record] = []
+        report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records))
     except ImrExtractError as e:
         _fail(str(e))
         raise
     print_report(report, Console())
+    if (spent := _run_summary(chosen)) is not None:
+        for record in records:
+            spent.add(record)
+        err.print(spent.line())
     if report_json:
         report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
         err.print(f"report written to {report_json}")
 
 
-def _records(paths: Iterable[Path], backend: str, settings: Settings) -> list[Record]:
-    return list(extract_many(paths, backend=backend, settings=settings))
+def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record]) -> list[Record]:
+    into.extend(extract_many(paths, backend=backend, settings=settings))
+    return into
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The cache of model answers.")

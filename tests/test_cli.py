@@ -77,3 +77,28 @@ def test_cache_commands_use_the_configured_directory(tmp_path: Path, monkeypatch
     assert stats.exit_code == 0 and str(tmp_path / "cache") in stats.output and "0 answer(s)" in stats.output
     cleared = runner.invoke(app, ["cache", "clear"])
     assert cleared.exit_code == 0 and "removed 0" in cleared.output
+
+
+def test_extract_and_eval_against_an_endpoint_given_by_url(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The loopback stub endpoint answers with no items: the records come back, flagged for review,
+    and the run ends with what it spent."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from llm_stub_server import StubServer
+
+    monkeypatch.setenv("IMR_API_KEY", "sk-test-dummy")
+    monkeypatch.setenv("IMR_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "records.jsonl"
+    with StubServer(latency=0.01) as stub:
+        result = runner.invoke(app, ["extract", "--examples", "-o", str(out), "--base-url", stub.url])
+        assert result.exit_code == 0, result.output
+        assert stub.requests == 3
+        again = runner.invoke(app, ["eval", "--letters", str(ROOT / "evals/letters"), "--gold", str(ROOT / "evals/gold"),
+                                    "--base-url", stub.url, "--backend", "llm"])
+        assert again.exit_code == 0, again.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["provenance"]["backend"] for r in records} == {"hybrid"}
+    assert all(r["needs_review"] for r in records)
+    assert "requests" in result.output and "sk-test-dummy" not in result.output + again.output
+    assert "item_recall" in again.output
