@@ -40,7 +40,14 @@ _DIAGNOSES = re.compile(
     r"|Diagnosis\s+includes?|filed\s+a\s+claim\s+for)\s+(.+?)(?:\s+reportedly\b|\.(?:\s|$)|$)",
     re.I | re.S,
 )
-_SPLIT_DIAGNOSES = re.compile(r";\s*|,\s*(?:and\s+)?|\s+and\s+(?=[a-z])", re.I)
+# Split a list of diagnoses at ";", "," and "and", but not inside the coding phrases that carry
+# commas themselves ("strain of muscle, fascia and tendon of ...", "..., subsequent encounter").
+_SPLIT_DIAGNOSES = re.compile(
+    r";\s*|,(?!\s*(?:and\s+)?(?:fascia|tendons?|unspecified|not elsewhere)\b)\s*(?:and\s+)?"
+    r"|(?<!fascia)\s+and\s+(?=[a-z])(?!tendons?\b)",
+    re.I,
+)
+_ENCOUNTER = re.compile(r",?\s+(?:subsequent|initial)\s+encounter(?:\s+for\s+[a-z ]+?)?(?=[,;.]|\s+and\b|$)|,?\s+sequela\b", re.I)
 _LICENSURE = re.compile(r"^(?:State\(s\) of )?Licensure:\s*(.+)", re.M)
 # A specialty may wrap onto following lines, up to the next "Label:" line.
 _SPECIALTY = re.compile(r"^(?:Certification\(s\)/)?Specialty:\s*(.+?)(?=\n[^\n:]*:|\Z)", re.M | re.S)
@@ -158,8 +165,9 @@ def _sex(word: str) -> str:
 
 def _split_diagnoses(phrase: str) -> list[str]:
     out: list[str] = []
-    for part in _SPLIT_DIAGNOSES.split(" ".join(phrase.split())):
-        part = part.strip(" .;:\"'").removeprefix("and ").strip()
+    phrase = _ENCOUNTER.sub("", " ".join(phrase.split()))
+    for piece in _SPLIT_DIAGNOSES.split(phrase):
+        part = piece.strip(" .;:\"'").removeprefix("and ").strip()
         if part and part.lower() not in (p.lower() for p in out):
             out.append(part)
     return out

@@ -117,3 +117,20 @@ def test_instructions_inside_a_letter_are_just_text(tmp_path: Path) -> None:
     record = extract(letter)
     assert record.items[0].decision == "upheld"
     assert "IGNORE ALL PREVIOUS INSTRUCTIONS" in record.items[0].rationale
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("contusion to the head, neck strain, and right hand contusion",
+         ["contusion to the head", "neck strain", "right hand contusion"]),
+        ("strain of muscle, fascia and tendon of the lower back subsequent encounter",
+         ["strain of muscle, fascia and tendon of the lower back"]),
+        ("lumbar strain, subsequent encounter and sciatica of left side", ["lumbar strain", "sciatica of left side"]),
+        ("post concussion syndrome; and skull fracture", ["post concussion syndrome", "skull fracture"]),
+    ],
+)
+def test_diagnosis_lists_split_where_diagnoses_end(phrase: str, expected: list[str]) -> None:
+    from extractor.header import _split_diagnoses
+
+    assert _split_diagnoses(phrase) == expected
