@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -9,17 +10,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "evals" / "letters"
-GOLD = ROOT / "evals" / "gold"
 
 
-@pytest.fixture(scope="session")
-def letters_dir() -> Path:
-    return LETTERS
-
-
-@pytest.fixture(scope="session")
-def gold_dir() -> Path:
-    return GOLD
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No IMR_* or OPENAI_* variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith(("IMR_", "OPENAI_")):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

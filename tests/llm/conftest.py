@@ -27,14 +27,6 @@ SECRET_HEADERS = ["authorization", "api-key", "x-api-key", "openai-organization"
                   "set-cookie"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No IMR_* or OPENAI_* variable of the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith(("IMR_", "OPENAI_")):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def settings(tmp_path: Path, recording: bool) -> Settings:
     live = recording and LIVE_URL is not None
