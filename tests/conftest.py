@@ -1,4 +1,4 @@
-"""Shared fixtures: the project's own letters and gold, and bad inputs made on the fly."""
+"""Shared fixtures: a clean environment for every test, and bad inputs made on the fly."""
 
 from __future__ import annotations
 
