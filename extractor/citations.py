@@ -40,7 +40,7 @@ _FREE_CITATION = re.compile(
     re.S | re.M,
 )
 _CHAPTERS = [
-    "Low Back - Lumbar & Thoracic", "Low Back, Lumbar & Thoracic", "Low Back- Lumbar & Thoracic", "Low Back & Thoracic", "Low Back", "Neck and Upper Back", "Pain", "Chronic Pain",
+    "Low Back - Lumbar & Thoracic", "Low Back, Lumbar & Thoracic", "Low Back- Lumbar & Thoracic", "Lumbar & Thoracic", "Low Back & Thoracic", "Low Back", "Neck and Upper Back", "Pain", "Chronic Pain",
     "Shoulder", "Knee and Leg", "Knee", "Ankle and Foot", "Forearm, Wrist, and Hand", "Forearm, Wrist and Hand",
     "Elbow", "Hip and Pelvis", "Head", "Neck", "Mental Illness and Stress", "Carpal Tunnel Syndrome", "Pulmonary", "Preface",
     "Treatment in Workers' Compensation", "Burns", "Eye", "Hernia", "Diabetes", "Fitness for Duty",
@@ -58,7 +58,7 @@ _ACUTE_CHRONIC = r"\s*\([^()]*\b(?:Acute|Chronic)\b[^()]*\)"
 _CHAPTER = re.compile(
     r"^(?P<chapter>(?:" + "|".join(_chapter_pattern(c) for c in sorted(_CHAPTERS, key=len, reverse=True)) + r"))"
     r"(?P<qualifier>" + _ACUTE_CHRONIC + r")?"
-    r"(?:\s*(?:chapters?|section))?(?:\s*\((?:updated|online)[^)]*\))*(?:\s+guidelines\b)?"
+    r"(?:\s*(?:chapters?\b|section\b|guidelines\b|\((?:updated|online)[^)]*\)))*"
     r"(?P<late_qualifier>" + _ACUTE_CHRONIC + r")?"
     r"(?=$|[\s,:;.\-–/(]|(?<=\)))",
     re.I,
@@ -162,6 +162,9 @@ def _non_mtus(body: str) -> list[Cite]:
         if topic and _CHAPTER.match(topic):  # several chapters: "Neck and Upper Back, Low Back, Physical therapy"
             others = _non_mtus("ODG " + topic)
             return [("ODG", name, others[0][2], []), *others]  # a topic after the last chapter is theirs all
+        own, _, later = (topic or "").partition(";")
+        if later and _CHAPTER.match(later.strip()):  # "Neck and Upper Back, TENS; Low Back - Lumbar & Thoracic"
+            return [("ODG", name, _clean(own), []), *_non_mtus("ODG " + later)]
         return [("ODG", name, topic, [])]
     if odg:
         return [("ODG", "Official Disability Guidelines", _clean(rest), [])]

@@ -71,3 +71,22 @@ def test_citation_ranges_cover_their_sentence() -> None:
 def test_expand_pages() -> None:
     assert expand_pages("17-19, 49") == [17, 18, 19, 49]
     assert expand_pages(None) == []
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "expected"),
+    [
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Knee & Leg (updated 11/22/16) "
+         "Chapter: Home Health Services.", [("ODG", "Knee & Leg", "Home Health Services", [])]),
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines, Neck and Upper Back, TENS; "
+         "Low Back - Lumbar & Thoracic (Acute & Chronic).",
+         [("ODG", "Neck and Upper Back", "TENS", []), ("ODG", "Low Back - Lumbar & Thoracic (Acute & Chronic)", None, [])]),
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Neck and Upper Back Chapter, "
+         "Shoulder Chapter, Physical therapy.",
+         [("ODG", "Neck and Upper Back", "Physical therapy", []), ("ODG", "Shoulder", "Physical therapy", [])]),
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) Knee and Leg (Acute and Chronic): "
+         "Platelet-rich plasma (2016).", [("ODG", "Knee and Leg (Acute and Chronic)", "Platelet-rich plasma", [])]),
+    ],
+)
+def test_odg_chapters_qualifiers_and_shared_topics(paragraph: str, expected: list) -> None:  # type: ignore[type-arg]
+    assert _cite(paragraph) == expected
