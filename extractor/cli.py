@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -45,10 +45,9 @@ def _settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
         _fail(f"invalid settings: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}")
-        raise  # unreachable: _fail exits
 
 
-def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> None:
+def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
     err.print(f"[bold red]error:[/bold red] {message}")
     raise typer.Exit(code)
 
@@ -58,7 +57,6 @@ def _announce_backend(settings: Settings) -> str:
         chosen = resolve_backend(settings.backend, settings)
     except ImrExtractError as e:
         _fail(f"{type(e).__name__}: {e}")
-        raise
     if settings.backend == "auto" and chosen == "offline":
         err.print("[yellow]No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.[/yellow]")
     return chosen
@@ -100,7 +98,6 @@ def extract(
         sink = open_sink(output, append=resume)
     except ImrExtractError as e:
         _fail(str(e))
-        raise
     with closing(sink), _progress() as progress:
         task = progress.add_task("extracting", total=len(todo))
         for record in extract_many(todo, backend=chosen, settings=settings):
@@ -166,7 +163,6 @@ def eval_command(
         report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records))
     except ImrExtractError as e:
         _fail(str(e))
-        raise
     print_report(report, Console())
     if (spent := _run_summary(chosen)) is not None:
         for record in records:

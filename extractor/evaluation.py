@@ -233,17 +233,21 @@ def align(pred_items: list[dict[str, Any]], gold_items: list[dict[str, Any]]) ->
             req = similarity(p.get("request"), g.get("request"))
             treat = similarity(p.get("treatment"), g.get("treatment"))
             if req >= ALIGN_MIN or treat >= FUZZY:
-                candidates.append((req, treat, -abs(i - j), i, j))
-    candidates.sort(reverse=True)
+                candidates.append(((req, treat, -abs(i - j)), i, j))
+    return sorted(_greedy_pairs(candidates))
+
+
+def _greedy_pairs(candidates: Iterable[tuple[Any, int, int]]) -> list[tuple[int, int]]:
+    """One-to-one (i, j) pairs from ``(score, i, j)`` candidates, best score first."""
     used_p: set[int] = set()
     used_g: set[int] = set()
     pairs = []
-    for *_, i, j in candidates:
+    for _, i, j in sorted(candidates, reverse=True):
         if i not in used_p and j not in used_g:
             used_p.add(i)
             used_g.add(j)
             pairs.append((i, j))
-    return sorted(pairs)
+    return pairs
 
 
 def _item_field_results(p: dict[str, Any], g: dict[str, Any], reference: Any) -> Iterable[tuple[str, bool]]:
@@ -282,20 +286,10 @@ def _citation_results(name: str, pred: list[dict[str, Any]], gold: list[dict[str
 
 
 def _pair_citations(pred: list[dict[str, Any]], gold: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    scored = sorted(
-        ((_norm(p.get("source")) == _norm(g.get("source")), similarity(p.get("guideline"), g.get("guideline")), i, j)
-         for i, p in enumerate(pred) for j, g in enumerate(gold)),
-        reverse=True,
+    return _greedy_pairs(
+        ((_norm(p.get("source")) == _norm(g.get("source")), similarity(p.get("guideline"), g.get("guideline"))), i, j)
+        for i, p in enumerate(pred) for j, g in enumerate(gold)
     )
-    used_p: set[int] = set()
-    used_g: set[int] = set()
-    pairs = []
-    for _, _, i, j in scored:
-        if i not in used_p and j not in used_g:
-            used_p.add(i)
-            used_g.add(j)
-            pairs.append((i, j))
-    return pairs
 
 
 def _fuzzy_f1(pred: list[str], gold: list[str]) -> float:

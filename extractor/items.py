@@ -56,7 +56,7 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
 
     generics = drugs.generic_names(request)
     category = classify.categorise(request, has_drug=bool(generics))
-    is_drug = category == Category.medication.value or category is Category.medication
+    is_drug = category is Category.medication
     if is_drug:
         treatment = drugs.drug_name(classify.drug_request(request)) or request
     else:

@@ -14,7 +14,7 @@ from .parse import parse_letter
 from .read import SUPPORTED_SUFFIXES, LetterText, read_letter
 from .segment import looks_like_imr
 from .settings import Settings
-from .text import normalise
+from .text import CleanText, normalise
 
 if TYPE_CHECKING:
     import httpx2
@@ -60,10 +60,7 @@ def extract_text(
         from .llm.batch import extract_one
 
         return extract_one(letter, backend=backend, settings=settings or Settings(), transport=transport)
-    clean = normalise(letter.text)
-    if not looks_like_imr(clean.text):
-        raise NotAnImrLetterError(letter.path, "no IMR letter headings or markers found: not an IMR determination letter")
-    parsed = parse_letter(clean)
+    parsed = parse_letter(clean_letter(letter))
     warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
     return Record(
         document_id=letter.document_id,
@@ -74,6 +71,14 @@ def extract_text(
         provenance=_provenance(letter.path, letter.sha256, backend),
         **parsed.fields,  # type: ignore[arg-type]
     )
+
+
+def clean_letter(letter: LetterText) -> CleanText:
+    """The letter's normalised text; ``NotAnImrLetterError`` if it carries no mark of an IMR letter."""
+    clean = normalise(letter.text)
+    if not looks_like_imr(clean.text):
+        raise NotAnImrLetterError(letter.path, "no IMR letter headings or markers found: not an IMR determination letter")
+    return clean
 
 
 def extract_many(

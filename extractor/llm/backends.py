@@ -14,13 +14,12 @@ from typing import TypeVar
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from ..errors import NotAnImrLetterError
 from ..models import ExtractionWarning, Item, Provenance, Record, Span
 from ..parse import ParsedLetter, parse_letter
-from ..pipeline import error_record, package_version
+from ..pipeline import clean_letter, error_record, package_version
 from ..read import LetterText
-from ..segment import Region, looks_like_imr
-from ..text import CleanText, collapse, normalise
+from ..segment import Region
+from ..text import CleanText, collapse
 from .cache import AnswerCache, cache_key
 from .client import ModelCaller, Reply
 from .ground import Grounder
@@ -38,9 +37,7 @@ async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, 
 
     Raises ``NotAnImrLetterError`` as the offline backend does.
     """
-    clean = normalise(letter.text)
-    if not looks_like_imr(clean.text):
-        raise NotAnImrLetterError(letter.path, "no IMR letter headings or markers found: not an IMR determination letter")
+    clean = clean_letter(letter)
     parsed = parse_letter(clean)
     warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings]
     if backend == "hybrid" and (parsed.layout == "unknown" or not parsed.items):
