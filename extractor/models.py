@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Layout = Literal["A", "B", "C", "unknown"]
 Decision = Literal["upheld", "overturned"]
 Source = Literal["MTUS", "ODG", "ACOEM", "other"]
+FieldSource = Literal["parser", "model", "agreed"]
 
 
 class Category(str, Enum):
@@ -91,6 +92,15 @@ class Item(_Model):
     reasons: list[Reason] = Field(default_factory=list)
     spans: dict[str, Span] = Field(
         default_factory=dict, description="Where each verbatim field (request, original_request, rationale) was read."
+    )
+    needs_review: bool = Field(default=False, description="A person should check this item: see review_reasons.")
+    review_reasons: list[str] = Field(
+        default_factory=list, description="Why: each names the field and, where the parser and model differ, both values."
+    )
+    sources: dict[str, FieldSource] = Field(
+        default_factory=dict,
+        description="Where each judgement field's value came from (parser, model, or both agreeing); "
+        "empty when no model was asked (every value is the parser's).",
     )
 
 
