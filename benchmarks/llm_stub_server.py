@@ -10,12 +10,22 @@ measures the pipeline and the transport, not extraction quality.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
 import random
+import re
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
+
+from extractor.evaluation import FUZZY, similarity
+
+Gold = dict[str, Any]
+# The judgement fields a flawed model gets wrong (reasons are soft: scored by F1, never injected).
+FLAWED_FIELDS = ("treatment", "category", "generic_name", "strength", "quantity", "decision",
+                 "claims_administrator_guidelines", "reviewer_guidelines")
+_SOURCES = ("MTUS", "ODG", "ACOEM")
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -115,6 +125,45 @@ def _completion(request: dict[str, object]) -> dict[str, object]:
     return {"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request.get("model", "stub"),
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 12, "total_tokens": prompt_tokens + 12}}
+
+
+def wrong_value(item: Gold, name: str, rng: random.Random, pool: list[Gold]) -> Any:
+    """A plausible value of field ``name`` that the eval harness scores as wrong for this gold item.
+
+    ``pool`` is every gold item, where other treatments, categories and generic names are drawn from.
+    Raises ``ValueError`` if the field has no such value for this item (see ``flawable``).
+    """
+    value = item[name]
+    if name == "decision":
+        return "upheld" if value == "overturned" else "overturned"
+    if name == "treatment":
+        others = sorted({g["treatment"] for g in pool if similarity(g["treatment"], value) < FUZZY})
+        return rng.choice(others)
+    if name == "category":
+        return rng.choice(sorted({g["category"] for g in pool} - {value}))
+    if name == "generic_name" and value:
+        return rng.choice(sorted({g["generic_name"] for g in pool if g["generic_name"]} - {value}))
+    if name == "strength" and value:
+        number = re.search(r"\d+(?:\.\d+)?", value)
+        if number:
+            changed = float(number.group()) * rng.choice((2, 0.5))
+            return f"{value[: number.start()]}{changed:g}{value[number.end():]}"
+    if name == "quantity" and value:
+        return value + rng.choice((30, -max(1, value // 2)))
+    if name in ("claims_administrator_guidelines", "reviewer_guidelines") and value:
+        citations = copy.deepcopy(value)
+        cited = rng.choice(citations)
+        if rng.random() < 0.5:
+            cited["source"] = rng.choice([s for s in _SOURCES if s != cited["source"]])
+        else:
+            cited["pages"] = sorted({*cited["pages"], max(cited["pages"], default=rng.randint(10, 90)) + 1})
+        return citations
+    raise ValueError(f"no wrong value of {name} for this item")
+
+
+def flawable(item: Gold) -> list[str]:
+    """The judgement fields a wrong value can be made for: drug facts only where the gold has them."""
+    return [n for n in FLAWED_FIELDS if item[n] or n in ("treatment", "category", "decision")]
 
 
 if __name__ == "__main__":

@@ -84,6 +84,20 @@ def categorise(request: str, *, has_drug: bool) -> Category:
     return Category.other
 
 
+def admits(request: str, category: Category | str, *, has_drug: bool) -> bool:
+    """Whether the request's own words allow ``category``: its vocabulary matches, or, for a
+    medication, a known drug, a strength or a form is printed. ``other`` only when nothing matches."""
+    value = category.value if isinstance(category, Category) else category
+    core = core_request(request)
+    if value == Category.medication.value:
+        return has_drug or bool(_MEDICATION.search(core))
+    if value == Category.other.value:
+        return categorise(request, has_drug=has_drug) is Category.other
+    if value == Category.consultation.value and _CONSULT_FIRST.match(core):
+        return True
+    return any(c.value == value and pattern.search(core) for c, pattern in _CATEGORY_RULES)
+
+
 def service_name(request: str, category: Category | str) -> str:
     """Short name of a non-drug request: tests keep their body part, surgery and injections their
     site, other services drop body part, frequency and duration."""

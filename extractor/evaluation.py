@@ -276,13 +276,19 @@ def _item_field_results(p: dict[str, Any], g: dict[str, Any], reference: Any) ->
 
 def _citation_results(name: str, pred: list[dict[str, Any]], gold: list[dict[str, Any]]) -> Iterable[tuple[str, bool]]:
     """Set equality of sources and of pages; guideline and topic fuzzy, citation by citation."""
-    yield f"{name}.source", {_norm(c.get("source")) for c in pred} == {_norm(c.get("source")) for c in gold}
-    yield f"{name}.pages", {p for c in pred for p in c.get("pages") or []} == {p for c in gold for p in c.get("pages") or []}
+    (pred_sources, pred_pages), (gold_sources, gold_pages) = citation_sets(pred), citation_sets(gold)
+    yield f"{name}.source", pred_sources == gold_sources
+    yield f"{name}.pages", pred_pages == gold_pages
     pairs = _pair_citations(pred, gold)
     same_count = len(pred) == len(gold)
     for part in ("guideline", "topic"):
         ok = same_count and all(similarity(pred[i].get(part), gold[j].get(part)) >= FUZZY for i, j in pairs)
         yield f"{name}.{part}", ok
+
+
+def citation_sets(citations: list[dict[str, Any]]) -> tuple[set[Any], set[int]]:
+    """The sources and the pages of a citation list: what two lists must share to count as the same."""
+    return {_norm(c.get("source")) for c in citations}, {p for c in citations for p in c.get("pages") or []}
 
 
 def _pair_citations(pred: list[dict[str, Any]], gold: list[dict[str, Any]]) -> list[tuple[int, int]]:

@@ -1,0 +1,149 @@
+"""The model-value checks (extractor/llm/check.py) measured on the gold set, with no model.
+
+For every gold item the parser's item is checked against a proposal made from the gold values (a
+correct model) or, on ``--rate`` of the items, from gold with ONE judgement field changed to a
+plausible wrong value (benchmarks/llm_stub_server.py ``wrong_value``; seeded). It prints the field
+accuracy of the kept items (the eval harness's comparison) beside the parser's alone, the review
+recall (flawed items flagged / flawed items), the wrong values kept, and the false alarms (items
+flagged whose proposal was correct / such items); then the same with every proposal correct.
+
+    PYTHONPATH=. python benchmarks/bench_check.py [--rate 0.3] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_stub_server import flawable, wrong_value  # beside this script, which Python puts on the path
+
+from extractor import extract
+from extractor.evaluation import align, find_letter, load_gold, score
+from extractor.llm.check import JUDGEMENT_FIELDS, ItemEvidence, check_item, item_evidence
+from extractor.models import Citation, Item, Record
+from extractor.parse import parse_letter
+from extractor.pipeline import clean_letter
+from extractor.read import read_letter
+
+ROOT = Path(__file__).resolve().parents[1]
+_CITATION_KEYS = ("source", "guideline", "topic", "pages")
+
+
+@dataclass
+class Letter:
+    """One gold letter as the parser read it: its offline record and each item's evidence."""
+
+    record: Record
+    evidence: list[ItemEvidence]
+    pairs: list[tuple[int, int]]  # (parser item, gold item)
+
+
+@dataclass
+class Outcome:
+    """What the checks did over the gold set at one flaw rate."""
+
+    records: dict[str, Record | None] = field(default_factory=dict)
+    flawed: Counter[str] = field(default_factory=Counter)
+    caught: Counter[str] = field(default_factory=Counter)
+    kept_wrong: Counter[str] = field(default_factory=Counter)
+    correct: int = 0
+    false_alarms: int = 0
+    alarms: Counter[str] = field(default_factory=Counter)
+
+
+def load(letters_dir: Path, gold: dict[str, dict[str, Any]]) -> dict[str, Letter]:
+    letters = {}
+    for doc_id, g in gold.items():
+        path = find_letter(letters_dir, doc_id)
+        if path is None:
+            continue
+        clean = clean_letter(read_letter(path))
+        record = extract(path, backend="offline")
+        pairs = align([i.model_dump(mode="json") for i in record.items], g["items"])
+        letters[doc_id] = Letter(record, item_evidence(clean, parse_letter(clean)), pairs)
+    return letters
+
+
+def proposal(gold_item: dict[str, Any]) -> dict[str, Any]:
+    """What a correct model proposes: the gold judgement fields, citations as record citations."""
+    proposed = {name: gold_item[name] for name in JUDGEMENT_FIELDS}
+    for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
+        proposed[name] = [Citation.model_validate({k: c.get(k) for k in _CITATION_KEYS}) for c in proposed[name]]
+    return proposed
+
+
+def run(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate: float, seed: int) -> Outcome:
+    rng = random.Random(seed)
+    pool = [item for g in gold.values() for item in g["items"]]
+    out = Outcome()
+    for doc_id, letter in letters.items():
+        items: list[Item] = list(letter.record.items)
+        for p, g in letter.pairs:
+            gold_item = gold[doc_id]["items"][g]
+            proposed = proposal(gold_item)
+            flaw = rng.choice(flawable(gold_item)) if rng.random() < rate else None
+            if flaw is not None:
+                raw = wrong_value(gold_item, flaw, rng, pool)
+                proposed[flaw] = proposal({**gold_item, flaw: raw})[flaw]
+            kept = check_item(items[p], proposed, letter.evidence[p], index=p)
+            items[p] = kept
+            if flaw is None:
+                out.correct += 1
+                out.false_alarms += kept.needs_review
+                out.alarms.update(r.split(": ")[1] for r in kept.review_reasons)
+                continue
+            out.flawed[flaw] += 1
+            out.caught[flaw] += kept.needs_review
+            out.kept_wrong[flaw] += kept.sources.get(flaw) == "model"
+        out.records[doc_id] = letter.record.model_copy(update={"items": items})
+    return out
+
+
+def _field_accuracy(records: dict[str, Record | None], gold: dict[str, dict[str, Any]]) -> tuple[float, dict[str, float]]:
+    report = score(records, gold)
+    judged = {name: t["accuracy"] for name, t in report.fields.items() if name.split(".")[0] in JUDGEMENT_FIELDS}
+    return report.summary["field_accuracy"], judged
+
+
+def show(label: str, out: Outcome, gold: dict[str, dict[str, Any]], offline: dict[str, Record | None]) -> None:
+    accuracy, fields = _field_accuracy(out.records, gold)
+    base, base_fields = _field_accuracy(offline, gold)
+    flawed, caught = sum(out.flawed.values()), sum(out.caught.values())
+    print(f"{label}:")
+    print(f"  field accuracy {accuracy:.4f} (offline {base:.4f}); judgement fields below offline: "
+          + (", ".join(f"{n} {fields[n]:.3f} < {base_fields[n]:.3f}" for n in fields if fields[n] < base_fields[n])
+             or "none"))
+    if flawed:
+        print(f"  review recall {caught}/{flawed} = {caught / flawed:.3f}; wrong values kept "
+              f"{sum(out.kept_wrong.values())}")
+        for name in sorted(out.flawed):
+            print(f"    {name:<34} flawed {out.flawed[name]:>3}  caught {out.caught[name]:>3}  "
+                  f"wrong kept {out.kept_wrong[name]:>3}")
+    alarms = ", ".join(f"{n} {c}" for n, c in out.alarms.most_common()) or "none"
+    print(f"  false alarms {out.false_alarms}/{out.correct} = {out.false_alarms / max(out.correct, 1):.3f} "
+          f"(reasons by field: {alarms})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--letters", type=Path, default=ROOT / "evals" / "letters")
+    parser.add_argument("--gold", type=Path, default=ROOT / "evals" / "gold")
+    parser.add_argument("--rate", type=float, default=0.3, help="share of items with one wrong judgement field")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    gold = load_gold(args.gold)
+    letters = load(args.letters, gold)
+    offline: dict[str, Record | None] = {doc_id: letter.record for doc_id, letter in letters.items()}
+    items = sum(len(g["items"]) for g in gold.values())
+    print(f"{len(letters)} letters, {items} gold items, seed {args.seed}")
+    show(f"{args.rate:.0%} of items with one wrong judgement field", run(letters, gold, args.rate, args.seed),
+         gold, offline)
+    show("every proposal correct", run(letters, gold, 0.0, args.seed), gold, offline)
+
+
+if __name__ == "__main__":
+    main()
