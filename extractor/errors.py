@@ -50,12 +50,19 @@ class ConfigurationError(ImrExtractError):
 
 
 class ModelError(ImrExtractError):
-    """The model endpoint failed for one letter after every retry; carries what was spent."""
+    """The model endpoint gave no usable answer for one request after every retry; carries what was spent.
 
-    def __init__(self, message: str, *, attempts: int = 0, last_output: str | None = None, tokens: int = 0) -> None:
+    ``kind``: ``transport`` (429/5xx/connection after the retries), ``timeout``, ``invalid`` (an
+    answer that fails the schema), ``cut_off`` (stopped at ``max_tokens``), ``mode`` (the server
+    rejected the structured-output mode), ``too_long`` (the prompt cannot fit the context)."""
+
+    def __init__(self, message: str, *, kind: str = "transport", attempts: int = 0, last_output: str | None = None,
+                 prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        self.kind = kind
         self.attempts = attempts
         self.last_output = last_output
-        self.tokens = tokens
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
         super().__init__(message)
 
 

@@ -160,8 +160,12 @@ class Record(_Model):
     items: list[Item] = Field(default_factory=list)
     spans: dict[str, Span] = Field(default_factory=dict, description="Where each letter-level field was read.")
     warnings: list[ExtractionWarning] = Field(default_factory=list)
-    needs_review: bool = False
-    review_reasons: list[str] = Field(default_factory=list)
+    needs_review: bool = Field(default=False, description="Any item, or a letter-level check, needs a person's look.")
+    review_reasons: list[str] = Field(default_factory=list, description="The letter-level reasons, then every item's.")
+    sources: dict[str, FieldSource] = Field(
+        default_factory=dict,
+        description="Where each letter-level field's value came from (parser, model, agreed); empty when no model was asked.",
+    )
     provenance: Provenance
     error: ErrorInfo | None = Field(default=None, description="Set on an error record: the letter gave no record.")
 

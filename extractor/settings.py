@@ -26,8 +26,18 @@ class Settings(BaseSettings):
     base_url: str | None = Field(default=None, description="Endpoint, e.g. http://localhost:11434/v1; None = OpenAI.")
     api_key: SecretStr | None = Field(default=None, description="Sent as a bearer token; never logged or cached.")
     model: str = Field(default="gpt-4o-mini", description="Model name as the endpoint knows it.")
-    mode: Literal["tools", "json"] = Field(
-        default="tools", description="tools = tool calling (OpenAI, vLLM); json = JSON mode (llama.cpp, older Ollama)."
+    mode: Literal["tools", "json_schema", "json_object", "json"] = Field(
+        default="tools",
+        description="How the answer's schema is enforced: tools = a forced tool call (OpenAI, vLLM, llama-cpp-python "
+        "with chatml-function-calling); json_schema = structured outputs (OpenAI, vLLM, llama-server, Ollama); "
+        "json_object = JSON mode with a schema (llama-cpp-python); json = the schema in the prompt only (last resort).",
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=16, description="Bound on one answer's tokens; None = sized from the schema and the items asked."
+    )
+    context_tokens: int | None = Field(
+        default=None, ge=512,
+        description="The model's context window; None = what the server reports (vLLM, llama-server), else 8192.",
     )
     temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int | None = Field(default=0, description="Sampling seed, for endpoints that honour it.")

@@ -1,106 +1,280 @@
-"""The ``llm`` and ``hybrid`` backends: one letter -> prompt -> (cache or model) -> grounded record.
+"""The ``llm`` and ``hybrid`` backends: one letter -> parts -> (cache or model) -> checked, grounded record.
 
-``llm`` sends the whole clean letter and takes every field from the model. ``hybrid`` sends the
-parser's excerpt (case summary and item blocks) and takes from the model only what the parser
-reads poorly (treatment, category, drug facts, citations, reasons, diagnoses); the parser's
-verbatim fields stay. Both ground what the model returned and cross-check it with the parser:
-a disagreement on the items or a decision sets ``needs_review`` with the reason.
+``hybrid`` shows the model the parser's excerpt (case summary and item blocks) and asks only for
+the judgement fields; ``llm`` shows it the letter and asks for every field. Either way the
+parser's reading is the floor:
+
+- every model value is checked against the letter and the parser (``check.check_item``) and
+  grounded in the text; a disagreement flags the item with both values;
+- any model failure (an answer still invalid after the re-asks, cut off at ``max_tokens``, a
+  prompt that cannot fit, an endpoint that keeps failing) leaves the parser's values for what it
+  touched, flagged with the reason: never an error record for a letter the parser can read;
+- an answer is validated item by item (``schema.salvage``): one bad item costs only itself, and
+  only the items still missing are asked again (``max_reasks`` rounds);
+- a letter too long for the context is asked in parts, groups of items in letter order
+  (``budget``); an answer cut off at its bound is asked again in halves.
+
+Only a letter the parser cannot segment into items depends on the model alone; its items are
+then all flagged, as nothing could check them.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from ..models import ExtractionWarning, Item, Provenance, Record, Span
+from ..models import Citation, ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
 from ..parse import ParsedLetter, parse_letter
-from ..pipeline import clean_letter, error_record, package_version
+from ..pipeline import clean_letter, package_version
 from ..read import LetterText
 from ..segment import Region
 from ..text import CleanText, collapse
+from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
+from .check import JUDGEMENT_FIELDS, check_item, item_evidence
 from .client import ModelCaller, Reply
-from .ground import Grounder
-from .prompt import Prompt, fill_prompt, hybrid_excerpt, letter_prompt
-from .schema import FillAnswer, LetterAnswer
+from .ground import Grounder, locate
+from .prompt import Prompt, fill_prompt, hybrid_excerpt, letter_excerpt, letter_prompt
+from .schema import Answer, AnswerCitation, FillAnswer, FilledItem, LetterAnswer, LetterItem, salvage
+from .usage import add_usage
 
-M = TypeVar("M", bound=BaseModel)
 SAME_REQUEST = 80.0  # rapidfuzz ratio above which two requests name the same item
-_HEADER_FIELDS = ("case_number", "date_assigned", "decision_date", "ur_denial_date", "application_received_date",
-                  "priority", "date_of_injury", "patient_sex", "patient_age", "reviewer_specialty", "reviewer_licensure")
+NOT_A_DIAGNOSIS = 85.0  # a "diagnosis" this close to a requested treatment is the treatment
+HEADER_FIELDS = ("case_number", "date_assigned", "decision_date", "ur_denial_date", "application_received_date",
+                 "priority", "date_of_injury", "patient_sex", "patient_age", "reviewer_specialty", "reviewer_licensure")
 
 
 async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, cache: AnswerCache | None) -> Record:
-    """The record of one letter by ``backend`` (``llm`` or ``hybrid``); an error record if the model fails.
-
-    Raises ``NotAnImrLetterError`` as the offline backend does.
-    """
+    """The record of one letter by ``backend`` (``llm`` or ``hybrid``). Raises ``NotAnImrLetterError``
+    as the offline backend does; a model failure never raises, it is flagged on the record."""
     clean = clean_letter(letter)
     parsed = parse_letter(clean)
-    warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings]
-    if backend == "hybrid" and (parsed.layout == "unknown" or not parsed.items):
-        why = "layout not recognised" if parsed.layout == "unknown" else "the parser found no items"
-        warnings.append(ExtractionWarning(code="fallback", message=f"{why}: hybrid fell back to the llm backend"))
+    warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
+    if backend == "hybrid" and not parsed.items:
+        warnings.append(ExtractionWarning(code="fallback", message="the parser found no items: hybrid fell back to the llm backend"))
         backend = "llm"
-    prompt, schema = (
-        (letter_prompt(clean.text), LetterAnswer) if backend == "llm"
-        else (fill_prompt(hybrid_excerpt(clean, parsed)), FillAnswer)
-    )
-    reply: Reply[BaseModel] = await _ask(letter.sha256, prompt, schema, caller, cache)
+    answers = await _Asker(letter.sha256, clean, parsed, backend, caller, cache).run()
     provenance = Provenance(backend=backend, package_version=package_version(), source_path=letter.path,
-                            source_sha256=letter.sha256, prompt_version=prompt.version, model=caller.settings.model,
-                            usage=reply.usage)
-    if reply.answer is None:
-        failed = error_record(letter.path, reply.error or RuntimeError("no answer"), backend)
-        return failed.model_copy(update={"provenance": provenance})
+                            source_sha256=letter.sha256, prompt_version=answers.prompt_version,
+                            model=caller.settings.model, usage=answers.usage)
     grounder = Grounder(clean)
-    if isinstance(reply.answer, LetterAnswer):
-        record = _letter_record(letter, clean, parsed, reply.answer, grounder, provenance)
-        reasons = compare_items(parsed.items, record.items)
-    else:
-        assert isinstance(reply.answer, FillAnswer)
-        record, reasons = _hybrid_record(letter, clean, parsed, reply.answer, grounder, provenance)
-        warnings = warnings + parsed.warnings
-    review = grounder.review_reasons + reasons
-    return record.model_copy(update={
-        "warnings": warnings + grounder.warnings,
-        "needs_review": bool(review),
-        "review_reasons": review,
-    })
+    build = _model_only_record if not parsed.items else _checked_record
+    record = build(letter, clean, parsed, answers, grounder, provenance)
+    return _with_review(record, warnings + grounder.warnings, grounder.review)
 
 
-async def _ask(letter_sha256: str, prompt: Prompt, schema: type[M], caller: ModelCaller,
-               cache: AnswerCache | None) -> Reply[M]:
-    key = cache_key(letter_sha256, prompt, schema, caller.sampling)
-    if cache is not None and (hit := cache.get(key, schema)) is not None:
-        answer, spent = hit
-        return Reply(answer, spent.model_copy(update={"requests": 0}))
-    reply = await caller.ask(prompt, schema)
-    if cache is not None and reply.answer is not None:
-        cache.put(key, reply.answer, reply.usage)
-    return reply
+@dataclass
+class Answers:
+    """What the model said about one letter, gathered over its parts and re-asks."""
+
+    prompt_version: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # letter-level values
+    items: dict[int, BaseModel] = field(default_factory=dict)  # parser item index -> its answer
+    extra: list[BaseModel] = field(default_factory=list)  # llm: items the parser did not find
+    failed: dict[int, str] = field(default_factory=dict)  # parser item index -> why it has no answer
+    failure: str | None = None  # why a letter without parser items has no answer
+    usage: Usage = field(default_factory=Usage)
 
 
-def _letter_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answer: LetterAnswer,
-                   g: Grounder, provenance: Provenance) -> Record:
-    """``llm``: every field from the model; verbatim ones grounded, item by item in letter order."""
+class _Asker:
+    """Asks the model about one letter: plans the parts, then asks, salvages and re-asks."""
+
+    def __init__(self, sha256: str, clean: CleanText, parsed: ParsedLetter, backend: str, caller: ModelCaller,
+                 cache: AnswerCache | None) -> None:
+        self.sha256, self.clean, self.parsed, self.caller, self.cache = sha256, clean, parsed, caller, cache
+        self.schema: type[Answer] = FillAnswer if backend == "hybrid" else LetterAnswer
+        self.answers = Answers()
+        self.retry: set[int] = set()  # items whose answer was invalid: worth asking again, alone
+
+
+
+    async def run(self) -> Answers:
+        todo = list(range(len(self.parsed.items)))
+        if not todo:  # llm on a letter the parser could not segment: the whole letter, one request
+            await self._ask_whole_letter()
+            return self.answers
+        for _ in range(self.caller.settings.max_reasks + 1):
+            self.retry.clear()
+            await self._ask_items(todo)
+            todo = sorted(self.retry - set(self.answers.items))
+            if not todo:
+                break
+        return self.answers
+
+    async def _ask_items(self, items: list[int]) -> None:
+        context = await self.caller.context_window()
+        while items:
+            try:
+                parts = plan_parts(items, self._prompt, self._bound, self.schema, self.caller.settings, context)
+            except TooLong as e:
+                self.answers.failed[e.item] = f"the prompt cannot fit the model's context: {e}"
+                items = [i for i in items if i != e.item]
+                continue
+            for part in parts:
+                await self._ask_part(list(part.items), part.prompt, part.max_tokens)
+            return
+
+    async def _ask_part(self, items: list[int], prompt: Prompt, max_tokens: int) -> None:
+        reply = await self._ask(prompt, max_tokens)
+        if reply.cut_off and len(items) > 1:  # a smaller question has a shorter answer
+            half = len(items) // 2
+            for group in (items[:half], items[half:]):
+                await self._ask_part(group, self._prompt(group), self.caller.settings.max_tokens or self._bound(group))
+            return
+        if reply.answer is not None:
+            self._take(items, reply.answer.model_dump(exclude={"items"}), list(reply.answer.items))
+            for i in items:
+                if i not in self.answers.items:
+                    self.answers.failed[i] = "the model's answer left it out"
+                    self.retry.add(i)
+            return
+        why = str(reply.error) if reply.error else "no answer"
+        salvaged = salvage(reply.raw, self.schema) if reply.error and reply.error.kind == "invalid" else None
+        if salvaged is not None:
+            self._take(items, salvaged.fields, salvaged.items)
+            if salvaged.errors:
+                why = "the answer failed validation: " + "; ".join(salvaged.errors[:3])
+        for i in items:
+            if i not in self.answers.items:
+                self.answers.failed[i] = why
+                if reply.error is None or reply.error.kind == "invalid":
+                    self.retry.add(i)
+
+    async def _ask_whole_letter(self) -> None:
+        prompt = self._prompt([])
+        max_tokens = self.caller.settings.max_tokens or self._bound([])
+        needed, context = prompt_tokens(prompt, self.schema) + max_tokens, await self.caller.context_window()
+        if needed > context:
+            self.answers.failure = f"the prompt cannot fit the model's context: about {needed} tokens, the context holds {context}"
+            return
+        reply = await self._ask(prompt, max_tokens)
+        if reply.answer is not None:
+            self.answers.fields.update(reply.answer.model_dump(exclude={"items"}))
+            self.answers.extra.extend(reply.answer.items)
+        elif (salvaged := salvage(reply.raw, self.schema)) is not None and salvaged.items:
+            self.answers.fields.update(salvaged.fields)
+            self.answers.extra.extend(salvaged.items)
+        else:
+            self.answers.failure = str(reply.error) if reply.error else "no answer"
+
+    def _take(self, asked: Sequence[int], fields: dict[str, Any], items: list[BaseModel]) -> None:
+        """File a part's answer: letter fields from the first part that gives them, items by number
+        (``hybrid``) or by request (``llm``)."""
+        for name, value in fields.items():
+            self.answers.fields.setdefault(name, value)
+        if self.schema is FillAnswer:
+            wanted = {i + 1 for i in asked}
+            for item in items:
+                assert isinstance(item, FilledItem)
+                if item.item in wanted:
+                    self.answers.items.setdefault(item.item - 1, item)
+            return
+        requests = [self.parsed.items[i].request for i in asked]
+        pairs, unmatched = match_requests(requests, [item.request for item in items if isinstance(item, LetterItem)])
+        for k, j in pairs.items():
+            self.answers.items.setdefault(asked[k], items[j])
+        self.answers.extra.extend(items[j] for j in unmatched)
+
+    async def _ask(self, prompt: Prompt, max_tokens: int) -> Reply[Any]:
+        self.answers.prompt_version = prompt.version
+        key = cache_key(self.sha256, prompt, self.schema, self.caller.sampling)
+        if self.cache is not None and (hit := self.cache.get(key, self.schema)) is not None:
+            answer, spent = hit
+            reply: Reply[Any] = Reply(answer, spent.model_copy(update={"requests": 0}))
+        else:
+            reply = await self.caller.ask(prompt, self.schema, max_tokens=max_tokens)
+            if self.cache is not None and reply.answer is not None:
+                self.cache.put(key, reply.answer, reply.usage)
+        self.answers.usage = add_usage(self.answers.usage, reply.usage)
+        return reply
+
+    def _prompt(self, items: Sequence[int]) -> Prompt:
+        if self.schema is FillAnswer:
+            return fill_prompt(hybrid_excerpt(self.clean, self.parsed, items))
+        whole = not self.parsed.items or len(items) == len(self.parsed.items)
+        return letter_prompt(self.clean.text if whole else letter_excerpt(self.clean, self.parsed, items))
+
+    def _bound(self, items: Sequence[int]) -> int:
+        """The answer's bound: ``llm`` copies requests and rationales verbatim, ``hybrid`` does not."""
+        if self.schema is FillAnswer:
+            return answer_tokens(len(items))
+        if not self.parsed.items:
+            return answer_tokens(1, self.clean.text)
+        blocks = self.parsed.segments.items if self.parsed.segments else []
+        verbatim = " ".join(self.clean.text[b.heading.start : (b.rationale or b.heading).end] for b in
+                            (blocks[i] for i in items))
+        return answer_tokens(len(items), verbatim)
+
+
+def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answers: Answers, g: Grounder,
+                    provenance: Provenance) -> Record:
+    """The parser's record, each item's judgement fields checked against the model's (both backends)."""
+    evidence = item_evidence(clean, parsed)
+    blocks = parsed.segments.items if parsed.segments else []
+    items = []
+    for i, item in enumerate(parsed.items):
+        answer = answers.items.get(i)
+        if answer is None:
+            why = answers.failed.get(i, "the model gave no answer for it")
+            items.append(_flagged(item, f"item {i + 1}: no usable model answer ({why}); the parser's values were kept",
+                                  "parser"))
+            continue
+        proposed = {name: getattr(answer, name) for name in JUDGEMENT_FIELDS}
+        for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
+            proposed[name] = [_citation(c) for c in proposed[name]]
+        checked = check_item(item, proposed, evidence[i], index=i)
+        for name, region in (("claims_administrator_guidelines", blocks[i].claims_administrator),
+                             ("reviewer_guidelines", blocks[i].reviewer)):
+            if checked.sources.get(name) == "model":  # the model's own citations: find them in the letter
+                cited = [g.citation(name.replace("_", " "), AnswerCitation(**c.model_dump(exclude={"span"})), item=i,
+                                    region=region) for c in getattr(checked, name)]
+                checked = checked.model_copy(update={name: cited})
+        items.append(checked)
+    for extra in answers.extra:
+        g.review.setdefault(None, []).append(
+            f"the model found an item the parser did not: {getattr(extra, 'request', '?')!r}; not kept")
+    fields = dict(parsed.fields)
+    sources: dict[str, FieldSource] = {}
+    for name in HEADER_FIELDS:
+        if name in answers.fields:
+            sources[name] = _compare_header(name, fields.get(name), answers.fields[name], g)
+    diagnoses, spans, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
+    fields["diagnoses"] = diagnoses
+    return Record(document_id=letter.document_id, layout=parsed.layout, items=items,
+                  spans={**{k: v for k, v in parsed.spans.items() if not k.startswith("diagnoses[")}, **spans},
+                  sources=sources, provenance=provenance, **fields)  # type: ignore[arg-type]
+
+
+def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answers: Answers, g: Grounder,
+                       provenance: Provenance) -> Record:
+    """``llm`` on a letter the parser found no items in: the model's items, grounded and all flagged
+    (nothing could check them); with no answer at all, the parser's record, flagged."""
+    fields = dict(parsed.fields)
+    if answers.failure is not None or not answers.extra:
+        g.review.setdefault(None, []).append(
+            f"no usable model answer ({answers.failure or 'it found no items'}); the parser's reading was kept")
+        return Record(document_id=letter.document_id, layout=parsed.layout, items=[], spans=parsed.spans,
+                      provenance=provenance, **fields)  # type: ignore[arg-type]
     items = []
     cursor = 0
-    for i, it in enumerate(answer.items):
+    for i, it in enumerate(answers.extra):
+        assert isinstance(it, LetterItem)
+        rest = Region(cursor, len(clean.text))
         spans: dict[str, Span | None] = {}
         original = None
         if it.original_request:
-            original, spans["original_request"], _ = g.text("original_request", it.original_request, item=i,
-                                                            region=Region(cursor, len(clean.text)))
-        request, spans["request"], where = g.text("request", it.request, item=i, region=Region(cursor, len(clean.text)))
+            original, spans["original_request"], _ = g.text("original_request", it.original_request, item=i, region=rest)
+        request, spans["request"], where = g.text("request", it.request, item=i, region=rest)
         body = Region(where.start if where else cursor, len(clean.text))
         cursor = where.end if where else cursor
         rationale = it.rationale
         if rationale:
             rationale, spans["rationale"], _ = g.text("rationale", rationale, item=i, region=body)
-        items.append(Item(
+        item = Item(
             request=request, original_request=original, retrospective=it.retrospective,
             date_of_service=it.date_of_service, treatment=it.treatment, category=it.category,
             generic_name=it.generic_name, strength=it.strength, quantity=it.quantity, decision=it.decision,
@@ -108,81 +282,98 @@ def _letter_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, a
                                              for c in it.claims_administrator_guidelines],
             reviewer_guidelines=[g.citation("reviewer citation", c, item=i, region=body) for c in it.reviewer_guidelines],
             rationale=rationale, reasons=it.reasons, spans={k: v for k, v in spans.items() if v is not None},
-        ))
-    diagnoses, letter_spans = _diagnoses(clean, parsed, answer.diagnoses, g)
-    return Record(document_id=letter.document_id, layout=parsed.layout, diagnoses=diagnoses, items=items,
-                  spans=letter_spans, provenance=provenance, **{k: getattr(answer, k) for k in _HEADER_FIELDS})
+        )
+        items.append(_flagged(item, f"item {i + 1}: the parser could not segment this letter, so nothing checked "
+                                    "the model's values", "model"))
+    sources: dict[str, FieldSource] = {}
+    for name in HEADER_FIELDS:
+        if name in answers.fields:
+            sources[name] = _compare_header(name, fields.get(name), answers.fields[name], g, keep_model=True)
+            fields[name] = answers.fields[name] if sources[name] == "model" else fields.get(name)
+    diagnoses, spans_d, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
+    fields["diagnoses"] = diagnoses
+    return Record(document_id=letter.document_id, layout=parsed.layout, items=items, spans={**parsed.spans, **spans_d},
+                  sources=sources, provenance=provenance, **fields)  # type: ignore[arg-type]
 
 
-def _hybrid_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answer: FillAnswer,
-                   g: Grounder, provenance: Provenance) -> tuple[Record, list[str]]:
-    """``hybrid``: the parser's record with the model's semantic fields; mismatches become review reasons."""
-    assert parsed.segments is not None
-    blocks = parsed.segments.items
-    by_number = {f.item: f for f in answer.items}
-    reasons = []
-    items = []
-    for i, item in enumerate(parsed.items):
-        filled = by_number.get(i + 1)
-        if filled is None:
-            reasons.append(f"item {i + 1}: the model gave no answer for {item.request!r}")
-            items.append(item)
-            continue
-        if filled.decision != item.decision:
-            reasons.append(f"item {i + 1}: the parser read {item.decision}, the model {filled.decision}")
-        block = blocks[i]
-        items.append(item.model_copy(update={
-            "treatment": filled.treatment, "category": filled.category, "generic_name": filled.generic_name,
-            "strength": filled.strength, "quantity": filled.quantity, "reasons": filled.reasons,
-            "claims_administrator_guidelines": [
-                g.citation("claims administrator citation", c, item=i, region=block.claims_administrator)
-                for c in filled.claims_administrator_guidelines],
-            "reviewer_guidelines": [g.citation("reviewer citation", c, item=i, region=block.reviewer)
-                                    for c in filled.reviewer_guidelines],
-        }))
-    extra = sorted(set(by_number) - set(range(1, len(parsed.items) + 1)))
-    if extra:
-        reasons.append(f"the model answered for items the parser did not find: {extra}")
-    diagnoses, spans = _diagnoses(clean, parsed, answer.diagnoses, g)
-    fields = {**parsed.fields, "diagnoses": diagnoses}
-    record = Record(document_id=letter.document_id, layout=parsed.layout, items=items,
-                    spans={**parsed.spans, **spans}, provenance=provenance, **fields)  # type: ignore[arg-type]
-    return record, reasons
+def _flagged(item: Item, reason: str, source: FieldSource) -> Item:
+    return item.model_copy(update={
+        "needs_review": True, "review_reasons": [*item.review_reasons, reason],
+        "sources": {name: source for name in JUDGEMENT_FIELDS},
+    })
 
 
-def _diagnoses(clean: CleanText, parsed: ParsedLetter, values: list[str], g: Grounder) -> tuple[list[str], dict[str, Span]]:
-    """Grounded in the case summary where the parser found one; spans keyed ``diagnoses[i]``."""
+def _citation(c: AnswerCitation) -> Citation:
+    return Citation(source=c.source, guideline=c.guideline, topic=c.topic, pages=c.pages)
+
+
+def _compare_header(name: str, parser: Any, model: Any, g: Grounder, *, keep_model: bool = False) -> FieldSource:
+    """A header field the parser read from the letter's table wins; a different model value is flagged.
+    Where the parser read nothing, ``keep_model`` takes the model's (a letter the parser cannot segment)."""
+    if model in (None, []) or _plain(model) == _plain(parser):
+        return "agreed" if model not in (None, []) else "parser"
+    if parser in (None, []):
+        return "model" if keep_model else "parser"
+    g.review.setdefault(None, []).append(f"{name}: parser {_plain(parser)!r}, model {_plain(model)!r}; kept the parser's")
+    return "parser"
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _diagnoses(clean: CleanText, parsed: ParsedLetter, values: list[str] | None,
+               g: Grounder) -> tuple[list[str], dict[str, Span], FieldSource]:
+    """The model's diagnoses that are printed in the case summary and are not a requested treatment,
+    spans keyed ``diagnoses[i]``; the parser's where none is left. Dropped values are warnings."""
+    parser_spans = {k: v for k, v in parsed.spans.items() if k.startswith("diagnoses[")}
+    parser_value = list(parsed.fields.get("diagnoses", []) or [])  # type: ignore[call-overload]
+    if not values:
+        return parser_value, parser_spans, "parser"
     summary = parsed.segments.summary if parsed.segments else None
+    requested = [collapse(i.request).lower() for i in parsed.items] + [i.treatment.lower() for i in parsed.items]
     kept: list[str] = []
     spans: dict[str, Span] = {}
     for value in values:
-        text, span, _ = g.text("diagnosis", value, region=summary, anywhere=True)
-        if span is not None:
-            spans[f"diagnoses[{len(kept)}]"] = span
-        kept.append(text)
-    return kept, spans
-
-
-def compare_items(parser_items: list[Item], model_items: list[Item]) -> list[str]:
-    """Where the parser and the model disagree on the items or a decision (nothing if the parser found none)."""
-    if not parser_items:
-        return []
-    reasons = []
-    if len(parser_items) != len(model_items):
-        reasons.append(f"the parser found {len(parser_items)} item(s), the model {len(model_items)}")
-    unmatched = list(range(len(model_items)))
-    for i, p in enumerate(parser_items):
-        scores = [(fuzz.ratio(_key(p.request), _key(model_items[j].request)), j) for j in unmatched]
-        best = max(scores, default=(0.0, -1))
-        if best[0] < SAME_REQUEST:
-            reasons.append(f"item {i + 1}: the model did not find {p.request!r}")
+        if any(fuzz.ratio(value.lower(), r) >= NOT_A_DIAGNOSIS for r in requested):
+            g.warnings.append(ExtractionWarning(code="dropped_value", message=f"diagnosis {value!r} is a requested treatment: dropped"))
             continue
-        m = model_items[best[1]]
-        unmatched.remove(best[1])
-        if m.decision != p.decision:
-            reasons.append(f"item {i + 1}: the parser read {p.decision}, the model {m.decision}")
-    reasons.extend(f"the model found an item the parser did not: {model_items[j].request!r}" for j in unmatched)
-    return reasons
+        found = locate(clean, value, summary)
+        if found is None:
+            g.warnings.append(ExtractionWarning(code="dropped_value", message=f"diagnosis {value!r} is not in the case summary: dropped"))
+            continue
+        spans[f"diagnoses[{len(kept)}]"] = clean.span(found.start, found.end)
+        kept.append(found.text)
+    if not kept:
+        return parser_value, parser_spans, "parser"
+    same = [v.lower() for v in kept] == [v.lower() for v in parser_value]
+    return kept, spans, "agreed" if same else "model"
+
+
+def _with_review(record: Record, warnings: list[ExtractionWarning], review: dict[int | None, list[str]]) -> Record:
+    """Grounding's reasons filed on their items; the record's flag is the OR of its items' and its own."""
+    items = [item.model_copy(update={"needs_review": True, "review_reasons": [*item.review_reasons, *review[i]]})
+             if review.get(i) else item for i, item in enumerate(record.items)]
+    letter_reasons = review.get(None, [])
+    reasons = letter_reasons + [r for item in items for r in item.review_reasons]
+    return record.model_copy(update={"items": items, "warnings": warnings, "review_reasons": reasons,
+                                     "needs_review": bool(letter_reasons) or any(i.needs_review for i in items)})
+
+
+def match_requests(parser: Sequence[str], model: Sequence[str]) -> tuple[dict[int, int], list[int]]:
+    """Pairs (parser index -> model index) of requests naming the same item, in order of similarity;
+    and the model's requests left unmatched."""
+    scores = sorted(((fuzz.ratio(_key(p), _key(m)), i, j) for i, p in enumerate(parser) for j, m in enumerate(model)),
+                    reverse=True)
+    pairs: dict[int, int] = {}
+    taken: set[int] = set()
+    for score, i, j in scores:
+        if score < SAME_REQUEST:
+            break
+        if i not in pairs and j not in taken:
+            pairs[i] = j
+            taken.add(j)
+    return pairs, [j for j in range(len(model)) if j not in taken]
 
 
 def _key(request: str) -> str:

@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx2
@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from ..errors import ConfigurationError, ModelError
 from ..models import Usage
 from ..settings import Settings
+from .budget import DEFAULT_CONTEXT, OPENAI_CONTEXT
 from .prompt import Prompt
 from .retry import with_retries
 from .usage import usage
@@ -34,7 +35,12 @@ logging.getLogger("instructor").addHandler(logging.NullHandler())
 
 OPENAI_URL = "https://api.openai.com/v1"
 _NO_KEY = "not-needed"  # local servers ignore the key; the SDK insists on one
-_MODES = {"tools": instructor.Mode.TOOLS, "json": instructor.Mode.JSON}
+# How each IMR_MODE asks the server to keep to the answer's schema (README, "LLM backends"):
+# tools = a forced tool call; json_schema = OpenAI-style structured outputs; json_object = JSON
+# mode plus llama-cpp-python's own ``schema`` key (it rejects json_schema); json = the schema
+# in the prompt only, for servers with none of these.
+_MODES = {"tools": instructor.Mode.TOOLS, "json_schema": instructor.Mode.JSON_SCHEMA,
+          "json_object": instructor.Mode.JSON, "json": instructor.Mode.MD_JSON}
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -93,6 +99,25 @@ def make_client(settings: Settings, *, transport: httpx2.AsyncBaseTransport | No
     return instructor.from_openai(sdk, mode=_MODES[settings.mode])
 
 
+async def discover_context(sdk: openai.AsyncOpenAI, settings: Settings) -> int:
+    """The served model's context window where the server says it: vLLM's ``max_model_len`` in
+    ``/models``, llama-server's ``n_ctx`` in ``/props``; OpenAI's models hold 128k; else 8192."""
+    if settings.base_url is None:
+        return OPENAI_CONTEXT
+    try:
+        listing = await sdk.get("/models", cast_to=object)
+        for entry in listing.get("data", []) if isinstance(listing, dict) else []:
+            if entry.get("id") == settings.model and entry.get("max_model_len"):
+                return int(entry["max_model_len"])
+        props = await sdk.get(str(sdk.base_url).rstrip("/").removesuffix("/v1") + "/props", cast_to=object)
+        n_ctx = props.get("default_generation_settings", {}).get("n_ctx") if isinstance(props, dict) else None
+        if n_ctx:
+            return int(n_ctx)
+    except (openai.APIError, httpx2.HTTPError, ValueError, TypeError, AttributeError):
+        pass  # a server that does not say: the default
+    return DEFAULT_CONTEXT
+
+
 @functools.cache
 def wire_model(model: type[M]) -> type[M]:
     """The answer model as instructor sends it, built once: given a plain model, instructor builds a
@@ -102,20 +127,42 @@ def wire_model(model: type[M]) -> type[M]:
 
 @dataclass
 class Reply(Generic[M]):
-    """One structured call's outcome: the answer or the error, and what it spent either way."""
+    """One structured call's outcome: the answer or the error, and what it spent either way.
+
+    ``raw`` is the answer's text when it failed validation, so that its valid items can still be
+    kept (``schema.salvage``); ``cut_off`` says the answer stopped at ``max_tokens``."""
 
     answer: M | None
     usage: Usage
     error: ModelError | None = None
+    raw: str | None = None
+
+    @property
+    def cut_off(self) -> bool:
+        return self.error is not None and self.error.kind == "cut_off"
 
 
 @dataclass
 class ModelCaller:
-    """Asks the model for a structured answer with the settings' sampling, re-asks and retries."""
+    """Asks the model for a structured answer with the settings' sampling, bound and retries.
+
+    Each call is one attempt at the answer (instructor does not re-ask): the backends re-ask
+    for just the items that were wrong, which a whole-answer re-ask cannot do."""
 
     client: instructor.AsyncInstructor
     settings: Settings
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    _context: int | None = field(default=None, init=False)
+    _context_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    async def context_window(self) -> int:
+        """The context the prompts must fit: the setting, else what the server reports (asked once)."""
+        if self.settings.context_tokens:
+            return self.settings.context_tokens
+        async with self._context_lock:
+            if self._context is None:
+                self._context = await discover_context(self.client.client, self.settings)  # type: ignore[arg-type]
+            return self._context
 
     @property
     def sampling(self) -> dict[str, Any]:
@@ -126,7 +173,16 @@ class ModelCaller:
             params["seed"] = self.settings.seed
         return params
 
-    async def ask(self, prompt: Prompt, response_model: type[M]) -> Reply[M]:
+    def request_params(self, response_model: type[BaseModel], max_tokens: int) -> dict[str, Any]:
+        """What every request carries besides the messages and what instructor adds for the mode."""
+        params = {k: v for k, v in self.sampling.items() if k != "mode"}
+        params["max_tokens"] = max_tokens
+        if self.settings.mode == "json_object":
+            schema = wire_model(response_model).model_json_schema()
+            params["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
+        return params
+
+    async def ask(self, prompt: Prompt, response_model: type[M], *, max_tokens: int) -> Reply[M]:
         sent = 0
 
         def count(*_: object, **__: object) -> None:
@@ -135,22 +191,28 @@ class ModelCaller:
 
         hooks = Hooks()
         hooks.on("completion:kwargs", count)
-        params = {k: v for k, v in self.sampling.items() if k != "mode"}
+        params = self.request_params(response_model, max_tokens)
 
         async def once() -> tuple[M, Any]:
-            return await self.client.chat.completions.create_with_completion(  # type: ignore[no-any-return]
-                messages=prompt.messages,  # type: ignore[arg-type]
-                response_model=wire_model(response_model),
-                max_retries=self.settings.max_reasks,
-                hooks=hooks,
-                **params,
+            # The SDK's timeout bounds each read; this bounds the whole request, however it trickles.
+            return await asyncio.wait_for(  # type: ignore[no-any-return]
+                self.client.chat.completions.create_with_completion(
+                    messages=prompt.messages,  # type: ignore[arg-type]
+                    response_model=wire_model(response_model),
+                    max_retries=1,
+                    hooks=hooks,
+                    **params,
+                ),
+                self.settings.timeout,
             )
 
         try:
-            answer, completion = await with_retries(once, attempts=self.settings.max_attempts, sleep=self.sleep)
+            answer, completion = await with_retries(once, attempts=self.settings.max_attempts, sleep=self.sleep,
+                                                    mode=self.settings.mode, max_tokens=max_tokens)
         except ModelError as e:
-            return Reply(None, usage(self.settings.model, e.tokens, 0, sent, self.settings.prices), e)
-        spent = getattr(completion, "usage", None)
-        prompt_tokens = int(getattr(spent, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(spent, "completion_tokens", 0) or 0)
+            spent = usage(self.settings.model, e.prompt_tokens, e.completion_tokens, sent, self.settings.prices)
+            return Reply(None, spent, e, raw=e.last_output)
+        spent_tokens = getattr(completion, "usage", None)
+        prompt_tokens = int(getattr(spent_tokens, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(spent_tokens, "completion_tokens", 0) or 0)
         return Reply(answer, usage(self.settings.model, prompt_tokens, completion_tokens, sent, self.settings.prices))

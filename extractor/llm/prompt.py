@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -17,7 +18,7 @@ from pathlib import Path
 from string import Template
 
 from ..parse import ParsedLetter
-from ..segment import Region
+from ..segment import Region, Segments
 from ..text import CleanText
 
 PROMPT_VERSION = "v1"
@@ -93,20 +94,22 @@ def _neutralise(data: str) -> str:
     return data.replace("<<<", "<< <").replace(">>>", "> >>").rstrip("\n")
 
 
-def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter) -> str:
+def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int] | None = None) -> str:
     """What ``hybrid`` shows the model: the case summary, then each item's heading (with its
-    decision), guideline paragraphs and rationale. Header, credentials and boilerplate stay out."""
-    seg = parsed.segments
-    if seg is None:
-        raise ValueError("the parsed letter carries no segments")
+    decision), guideline paragraphs and rationale, numbered as in the whole letter. Header,
+    credentials and boilerplate stay out. ``items`` (0-based) asks for some items only, for a
+    letter split to fit the context: the summary goes with the part that holds the first item."""
+    seg = _segments(parsed)
+    wanted = range(len(seg.items)) if items is None else items
     text = clean.text
     parts = []
-    if seg.summary:
+    if seg.summary and (not wanted or wanted[0] == 0):
         parts.append("CASE SUMMARY:\n" + _of(text, seg.summary))
-    for n, block in enumerate(seg.items, start=1):
+    for i in wanted:
+        block = seg.items[i]
         line_end = text.find("\n", block.heading.end)
         heading = text[block.heading.start : line_end if line_end != -1 else len(text)].strip()
-        lines = [f"ITEM {n}:", heading]
+        lines = [f"ITEM {i + 1}:", heading]
         for label, region in (
             ("Claims Administrator guideline:", block.claims_administrator),
             ("Reviewer guideline:", block.reviewer),
@@ -116,6 +119,22 @@ def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter) -> str:
                 lines.append(f"{label} {_of(text, region)}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def letter_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int]) -> str:
+    """``llm`` on a letter split to fit the context: everything before the first item (header,
+    credentials, case summary), then the text of the listed items (0-based) only."""
+    seg = _segments(parsed)
+    text = clean.text
+    starts = [b.heading.start for b in seg.items]
+    ends = starts[1:] + [seg.items_section.end if seg.items_section else len(text)]
+    return "\n\n".join([text[: starts[0]].rstrip()] + [text[starts[i] : ends[i]].strip() for i in items])
+
+
+def _segments(parsed: ParsedLetter) -> Segments:
+    if parsed.segments is None:
+        raise ValueError("the parsed letter carries no segments")
+    return parsed.segments
 
 
 def _of(text: str, region: Region) -> str:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import httpx2
 import openai
-from instructor.core.exceptions import InstructorRetryException
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ..errors import ModelError
@@ -38,13 +38,27 @@ def root_cause(exc: BaseException) -> BaseException:
 def is_retryable(exc: BaseException) -> bool:
     """True for 429 (not an exhausted quota), 408, 409, 5xx, timeouts and connection failures."""
     exc = root_cause(exc)
-    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):  # timeouts and resets included
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError | TimeoutError):  # timeouts and resets
         return True
     if isinstance(exc, openai.APIStatusError):
+        if rejected_mode(exc):
+            return False
         if exc.status_code == 429:
             return exc.code != "insufficient_quota"
         return exc.status_code in (408, 409) or exc.status_code >= 500
     return False
+
+
+_MODE_WORDS = ("response_format", "json_schema", "json_object", "tool_choice", "tools", "function")
+
+
+def rejected_mode(exc: openai.APIStatusError) -> bool:
+    """The server refused the request's structured-output parameters (a 4xx/500 that names them):
+    asking again cannot help, a different IMR_MODE can."""
+    if exc.status_code not in (400, 404, 422, 500, 501):
+        return False
+    text = f"{exc.message} {exc.body}".lower()
+    return any(word in text for word in _MODE_WORDS)
 
 
 def retry_after(exc: BaseException, now: float | None = None) -> float | None:
@@ -84,6 +98,8 @@ async def with_retries(
     attempts: int,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: Callable[[], float] = random.random,
+    mode: str = "tools",
+    max_tokens: int | None = None,
 ) -> T:
     """``await call()``, tried up to ``attempts`` times on retryable errors; else a ``ModelError``."""
 
@@ -97,30 +113,51 @@ async def with_retries(
     try:
         return await retrying(call)
     except Exception as e:
-        raise model_error(e, retrying.statistics.get("attempt_number", 1)) from e
+        raise model_error(e, retrying.statistics.get("attempt_number", 1), mode=mode, max_tokens=max_tokens) from e
 
 
-def model_error(exc: BaseException, attempts: int) -> ModelError:
-    """The error record's reason: what failed last, after how many attempts, and what it cost."""
+def model_error(exc: BaseException, attempts: int, *, mode: str = "tools", max_tokens: int | None = None) -> ModelError:
+    """Why the request gave no answer, in words a user can act on, with what it cost and the last answer."""
     cause = root_cause(exc)
-    last_output = None
-    tokens = 0
-    if isinstance(exc, InstructorRetryException):
-        usage = exc.total_usage
-        tokens = int(getattr(usage, "total_tokens", 0) or 0)
-        if exc.last_completion is not None:
-            last_output = _completion_text(exc.last_completion)
-    if isinstance(cause, openai.APIStatusError):
-        what = f"HTTP {cause.status_code} from the model endpoint"
-    elif isinstance(cause, openai.APITimeoutError | httpx2.TimeoutException):
-        what = "the model endpoint timed out"
+    completion = getattr(exc, "last_completion", None)
+    last_output = _completion_text(completion) if completion is not None else None
+    prompt_tokens, completion_tokens = _spent(exc, completion)
+    kind = "invalid"
+    if isinstance(exc, IncompleteOutputException):
+        kind, what = "cut_off", f"the answer was cut off at max_tokens={max_tokens} (finish_reason: length)"
+    elif isinstance(cause, openai.APIStatusError) and rejected_mode(cause):
+        kind = "mode"
+        what = (f"the endpoint rejected IMR_MODE={mode} (HTTP {cause.status_code}: {_first_line(cause)}); "
+                "use a mode the server supports: tools, json_schema, json_object (llama-cpp-python) or json")
+    elif isinstance(cause, openai.APIStatusError):
+        kind, what = "transport", f"HTTP {cause.status_code} from the model endpoint"
+    elif isinstance(cause, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
+        kind, what = "timeout", "the model endpoint timed out"
     elif isinstance(cause, openai.APIConnectionError | httpx2.TransportError):
-        what = "could not connect to the model endpoint"
+        kind, what = "transport", "could not connect to the model endpoint"
+    elif mode == "tools" and completion is not None and not _has_tool_call(completion):
+        kind = "mode"
+        what = ("the endpoint answered in text instead of the forced tool call: it does not support IMR_MODE=tools "
+                "(llama-cpp-python needs --chat_format chatml-function-calling); try json_schema or json_object")
     elif isinstance(exc, InstructorRetryException):
-        what = f"the model's answer failed validation {exc.n_attempts} times: {_first_line(cause)}"
+        what = f"the model's answer failed validation: {_first_line(cause)}"
     else:
         what = f"{type(cause).__name__}: {_first_line(cause)}"
-    return ModelError(f"{what} ({attempts} attempt(s))", attempts=attempts, last_output=last_output, tokens=tokens)
+    return ModelError(f"{what} ({attempts} attempt(s))", kind=kind, attempts=attempts, last_output=last_output,
+                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def _spent(exc: BaseException, completion: object) -> tuple[int, int]:
+    """Prompt and completion tokens an unsuccessful request still cost."""
+    spent = getattr(exc, "total_usage", None) or getattr(completion, "usage", None)
+    return (int(getattr(spent, "prompt_tokens", 0) or 0), int(getattr(spent, "completion_tokens", 0) or 0))
+
+
+def _has_tool_call(completion: object) -> bool:
+    try:
+        return bool(completion.choices[0].message.tool_calls)  # type: ignore[attr-defined]
+    except (AttributeError, IndexError):
+        return False
 
 
 def _completion_text(completion: object) -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..models import Category, Decision, Reason, Source
 
@@ -98,6 +99,61 @@ class FillAnswer(_Answer):
 
     diagnoses: list[str] = Field(default_factory=list, description="As the case summary states them.")
     items: list[FilledItem]
+
+
+Answer = LetterAnswer | FillAnswer
+
+
+@dataclass
+class Salvaged:
+    """What an answer that failed validation as a whole still holds that is valid on its own."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    items: list[BaseModel] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def salvage(raw: str | None, schema: type[Answer]) -> Salvaged | None:
+    """Each item, and each letter-level field, of ``raw`` validated on its own: one bad item costs
+    only itself. None when ``raw`` holds no JSON object at all."""
+    data = _json_object(raw or "")
+    if data is None:
+        return None
+    item_model: type[BaseModel] = LetterItem if schema is LetterAnswer else FilledItem
+    found = Salvaged()
+    for name, value in data.items():
+        if name == "items" or name not in schema.model_fields:
+            continue
+        try:
+            found.fields[name] = getattr(schema.model_validate({name: value, "items": []}), name)
+        except ValidationError as e:
+            found.errors.append(f"{name}: {_first_error(e)}")
+    items = data.get("items")
+    for n, value in enumerate(items if isinstance(items, list) else []):
+        try:
+            found.items.append(item_model.model_validate(value))
+        except ValidationError as e:
+            found.errors.append(f"items[{n}]: {_first_error(e)}")
+    return found
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in ``text``: bare, fenced in markdown, or between the first ``{`` and the last ``}``."""
+    start, end = text.find("{"), text.rfind("}")
+    for candidate in (text, text[start : end + 1] if 0 <= start < end else ""):
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _first_error(e: ValidationError) -> str:
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 @cache

@@ -39,6 +39,14 @@ def usage(model: str, prompt_tokens: int, completion_tokens: int, requests: int,
     return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, requests=requests, cost_usd=cost)
 
 
+def add_usage(a: Usage, b: Usage) -> Usage:
+    """Two calls' usage together; the cost is known only if it is for every call that spent tokens."""
+    costs = [u.cost_usd for u in (a, b) if u.prompt_tokens or u.completion_tokens]
+    cost = None if not costs or None in costs else round(sum(c for c in costs if c is not None), 6)
+    return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens, completion_tokens=a.completion_tokens + b.completion_tokens,
+                 requests=a.requests + b.requests, cost_usd=cost)
+
+
 @dataclass
 class RunSummary:
     """What a run spent: what the CLI prints at the end of every run."""
