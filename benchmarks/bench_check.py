@@ -7,7 +7,7 @@ accuracy of the kept items (the eval harness's comparison) beside the parser's a
 recall (flawed items flagged / flawed items), the wrong values kept, and the false alarms (items
 flagged whose proposal was correct / such items); then the same with every proposal correct.
 
-    PYTHONPATH=. python benchmarks/bench_check.py [--rate 0.3] [--seed 0]
+    PYTHONPATH=. python benchmarks/bench_check.py [--rate 0.3] [--seed 0] [--runs 5]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Letter:
 class Outcome:
     """What the checks did over the gold set at one flaw rate."""
 
-    records: dict[str, Record | None] = field(default_factory=dict)
+    accuracy: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # per run: overall, judgement fields
     flawed: Counter[str] = field(default_factory=Counter)
     caught: Counter[str] = field(default_factory=Counter)
     kept_wrong: Counter[str] = field(default_factory=Counter)
@@ -76,10 +76,18 @@ def proposal(gold_item: dict[str, Any]) -> dict[str, Any]:
     return proposed
 
 
-def run(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate: float, seed: int) -> Outcome:
-    rng = random.Random(seed)
-    pool = [item for g in gold.values() for item in g["items"]]
+def run(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate: float, seeds: range) -> Outcome:
     out = Outcome()
+    for seed in seeds:
+        records = _run_once(letters, gold, rate, random.Random(seed), out)
+        out.accuracy.append(_field_accuracy(records, gold))
+    return out
+
+
+def _run_once(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate: float, rng: random.Random,
+              out: Outcome) -> dict[str, Record | None]:
+    pool = [item for g in gold.values() for item in g["items"]]
+    records: dict[str, Record | None] = {}
     for doc_id, letter in letters.items():
         items: list[Item] = list(letter.record.items)
         for p, g in letter.pairs:
@@ -99,8 +107,8 @@ def run(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate: float
             out.flawed[flaw] += 1
             out.caught[flaw] += kept.needs_review
             out.kept_wrong[flaw] += kept.sources.get(flaw) == "model"
-        out.records[doc_id] = letter.record.model_copy(update={"items": items})
-    return out
+        records[doc_id] = letter.record.model_copy(update={"items": items})
+    return records
 
 
 def _field_accuracy(records: dict[str, Record | None], gold: dict[str, dict[str, Any]]) -> tuple[float, dict[str, float]]:
@@ -110,13 +118,14 @@ def _field_accuracy(records: dict[str, Record | None], gold: dict[str, dict[str,
 
 
 def show(label: str, out: Outcome, gold: dict[str, dict[str, Any]], offline: dict[str, Record | None]) -> None:
-    accuracy, fields = _field_accuracy(out.records, gold)
     base, base_fields = _field_accuracy(offline, gold)
+    worse = sorted({f"{n} {fields[n]:.3f} < {base_fields[n]:.3f}"
+                    for _, fields in out.accuracy for n in fields if fields[n] < base_fields[n]})
     flawed, caught = sum(out.flawed.values()), sum(out.caught.values())
-    print(f"{label}:")
-    print(f"  field accuracy {accuracy:.4f} (offline {base:.4f}); judgement fields below offline: "
-          + (", ".join(f"{n} {fields[n]:.3f} < {base_fields[n]:.3f}" for n in fields if fields[n] < base_fields[n])
-             or "none"))
+    print(f"{label}, {len(out.accuracy)} run(s):")
+    runs = [a for a, _ in out.accuracy]
+    print(f"  field accuracy {sum(runs) / len(runs):.4f} mean, {min(runs):.4f} worst run (offline {base:.4f}); "
+          f"judgement fields below offline in some run: {', '.join(worse) or 'none'}")
     if flawed:
         print(f"  review recall {caught}/{flawed} = {caught / flawed:.3f}; wrong values kept "
               f"{sum(out.kept_wrong.values())}")
@@ -134,15 +143,16 @@ def main() -> None:
     parser.add_argument("--gold", type=Path, default=ROOT / "evals" / "gold")
     parser.add_argument("--rate", type=float, default=0.3, help="share of items with one wrong judgement field")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=5, help="runs with seeds seed, seed+1, ... added up")
     args = parser.parse_args()
     gold = load_gold(args.gold)
     letters = load(args.letters, gold)
     offline: dict[str, Record | None] = {doc_id: letter.record for doc_id, letter in letters.items()}
     items = sum(len(g["items"]) for g in gold.values())
-    print(f"{len(letters)} letters, {items} gold items, seed {args.seed}")
-    show(f"{args.rate:.0%} of items with one wrong judgement field", run(letters, gold, args.rate, args.seed),
-         gold, offline)
-    show("every proposal correct", run(letters, gold, 0.0, args.seed), gold, offline)
+    seeds = range(args.seed, args.seed + args.runs)
+    print(f"{len(letters)} letters, {items} gold items, seeds {seeds.start}..{seeds.stop - 1}")
+    show(f"{args.rate:.0%} of items with one wrong judgement field", run(letters, gold, args.rate, seeds), gold, offline)
+    show("every proposal correct", run(letters, gold, 0.0, range(args.seed, args.seed + 1)), gold, offline)
 
 
 if __name__ == "__main__":

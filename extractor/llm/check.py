@@ -173,12 +173,12 @@ def _generic_name(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str,
     if model is not None and kept.get("category", parsed.category) != Category.medication.value:
         why = "the item is not a medication"
     elif model is not None:
-        read = set(drugs.generic_names(ev.request))
-        named = {g.strip() for g in model.split("/")}
+        read = _generics("/".join(drugs.generic_names(ev.request)))
+        named = _generics(model)
         known = {g for g in named if drugs.generic_names(g)}
         if (read and named != read) or (known and not read):
             why = f"the drug lexicon reads {'/'.join(sorted(read)) or 'no drug'} in the request"
-    return _judge(parsed.generic_name, model, same=_lower(model) == _lower(parsed.generic_name), passes=not why,
+    return _judge(parsed.generic_name, model, same=_generics(model) == _generics(parsed.generic_name), passes=not why,
                   model_wins=True, flag_disagreement=False, why=why)
 
 
@@ -196,7 +196,7 @@ def _citations(name: str, paragraph: Callable[[ItemEvidence], str | None]) -> Ch
         text = paragraph(ev) or ""
         printed = {p for m in _PRINTED_PAGES.finditer(text) for p in expand_pages(m.group().replace(" ", ""))}
         sources, pages = citation_sets(model)
-        bad = sorted(str(s) for s in sources if s in _SOURCE_WORDS and not _SOURCE_WORDS[s].search(text))
+        bad = sorted(s.upper() for s in sources if (words := _SOURCE_WORDS.get(s.upper())) and not words.search(text))
         bad += sorted(str(p) for p in pages - printed)
         if model and not text:
             bad = ["no guideline paragraph"]
@@ -213,8 +213,9 @@ def _reasons(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]
                   flag_disagreement=False, why=why)
 
 
-def _lower(value: str | None) -> str | None:
-    return value.strip().lower() if value is not None else None
+def _generics(value: str | None) -> set[str]:
+    """``Hydrocodone/acetaminophen`` -> its generic names, whatever their order and case."""
+    return {g.strip().lower() for g in value.split("/")} if value else set()
 
 
 _CHECKS: dict[str, Check] = {
