@@ -294,12 +294,14 @@ def wrong_value(item: Gold, name: str, rng: random.Random, pool: list[Gold]) -> 
     if name == "quantity" and value:
         return value + rng.choice((30, -max(1, value // 2)))
     if name in ("claims_administrator_guidelines", "reviewer_guidelines") and value:
-        citations = copy.deepcopy(value)
+        citations = copy.deepcopy(value)  # wrong as the harness sees it: a source or a page not in the list
         cited = rng.choice(citations)
-        if rng.random() < 0.5:
-            cited["source"] = rng.choice([s for s in _SOURCES if s != cited["source"]])
+        sources = [s for s in _SOURCES if s not in {c["source"] for c in citations}]
+        if sources and rng.random() < 0.5:
+            cited["source"] = rng.choice(sources)
         else:
-            cited["pages"] = sorted({*cited["pages"], max(cited["pages"], default=rng.randint(10, 90)) + 1})
+            pages = [p for c in citations for p in c["pages"]]
+            cited["pages"] = sorted({*cited["pages"], max(pages, default=rng.randint(10, 90)) + 1})
         return citations
     raise ValueError(f"no wrong value of {name} for this item")
 

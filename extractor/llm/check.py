@@ -169,21 +169,20 @@ def _category(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any
 
 
 def _generic_name(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
+    named = _generics(model)
+    medication = kept.get("category", parsed.category) == Category.medication.value
+    read = _generics("/".join(drugs.generic_names(ev.request))) if medication else set()
     why = ""
-    if model is not None and kept.get("category", parsed.category) != Category.medication.value:
+    if named and not medication:
         why = "the item is not a medication"
-    elif model is not None:
-        read = _generics("/".join(drugs.generic_names(ev.request)))
-        named = _generics(model)
-        known = {g for g in named if drugs.generic_names(g)}
-        if (read and named != read) or (known and not read):
-            why = f"the drug lexicon reads {'/'.join(sorted(read)) or 'no drug'} in the request"
+    elif (read and named != read) or (not read and any(drugs.generic_names(g) for g in named)):
+        why = f"the drug lexicon reads {'/'.join(sorted(read)) or 'no drug'} in the request"
     return _judge(parsed.generic_name, model, same=_generics(model) == _generics(parsed.generic_name), passes=not why,
                   model_wins=True, flag_disagreement=False, why=why)
 
 
 def _treatment(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
-    printed = fuzz.token_set_ratio(model, ev.request, processor=utils.default_process) >= IN_REQUEST
+    printed = bool(model) and fuzz.token_set_ratio(model, ev.request, processor=utils.default_process) >= IN_REQUEST
     return _judge(parsed.treatment, model, same=similarity(model, parsed.treatment) >= FUZZY, passes=printed,
                   model_wins=True, flag_disagreement=False, why="not in the request")
 
@@ -193,6 +192,7 @@ def _citations(name: str, paragraph: Callable[[ItemEvidence], str | None]) -> Ch
 
     def check(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
         mine = [c.model_dump(mode="json") for c in getattr(parsed, name)]
+        model = model or []
         text = paragraph(ev) or ""
         printed = {p for m in _PRINTED_PAGES.finditer(text) for p in expand_pages(m.group().replace(" ", ""))}
         sources, pages = citation_sets(model)
@@ -207,6 +207,7 @@ def _citations(name: str, paragraph: Callable[[ItemEvidence], str | None]) -> Ch
 
 def _reasons(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
     overturned = kept.get("decision", parsed.decision) == "overturned"
+    model = model or []
     consistent = bool(model) and (overturned == (_MET in model)) and (not overturned or model == [_MET])
     why = f"inconsistent with the decision ({'overturned' if overturned else 'upheld'})"
     return _judge(parsed.reasons, model, same=set(model) == set(parsed.reasons), passes=consistent, model_wins=True,
@@ -229,5 +230,4 @@ _CHECKS: dict[str, Check] = {
     "reviewer_guidelines": _citations("reviewer_guidelines", lambda ev: ev.reviewer),
     "reasons": _reasons,
 }
-_ORDER = tuple(_CHECKS)
-assert set(_ORDER) == set(JUDGEMENT_FIELDS)
+_ORDER = tuple(_CHECKS)  # the order matters: category before generic_name, decision before reasons

@@ -88,6 +88,11 @@ def test_a_generic_name_must_agree_with_the_drug_lexicon() -> None:
     assert "'oxycodone/acetaminophen'" in kept.review_reasons[0] and "lexicon" in kept.review_reasons[0]
 
 
+def test_a_generic_name_left_out_for_a_known_drug_is_refused() -> None:
+    kept = check_item(_norco(), _answer(_norco(), generic_name=None), EVIDENCE, index=0)
+    assert kept.generic_name == "hydrocodone/acetaminophen" and kept.needs_review
+
+
 def test_a_generic_name_the_lexicon_does_not_know_is_the_models() -> None:
     parsed = _norco(request="Sentra PM #60", treatment="Sentra PM", generic_name=None, strength=None)
     evidence = ItemEvidence(request="Sentra PM #60", claims_administrator=CA, reviewer=REVIEWER, rationale=None)
