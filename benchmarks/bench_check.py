@@ -1,8 +1,9 @@
 """The model-value checks (extractor/llm/check.py) measured on the gold set, with no model.
 
 For every gold item the parser's item is checked against a proposal made from the gold values (a
-correct model) or, on ``--rate`` of the items, from gold with ONE judgement field changed to a
-plausible wrong value (benchmarks/llm_stub_server.py ``wrong_value``; seeded). It prints the field
+correct model; its citations grounded in the letter as the backends do) or, on ``--rate`` of the
+items, from gold with ONE judgement field changed to a plausible wrong value
+(benchmarks/llm_stub_server.py ``wrong_value``; seeded). It prints the field
 accuracy of the kept items (the eval harness's comparison) beside the parser's alone, the review
 recall (flawed items flagged / flawed items), the wrong values kept, and the false alarms (items
 flagged whose proposal was correct / such items); then the same with every proposal correct.
@@ -24,22 +25,38 @@ from llm_stub_server import flawable, wrong_value  # beside this script, which P
 from extractor import extract
 from extractor.evaluation import align, find_letter, load_gold, score
 from extractor.llm.check import JUDGEMENT_FIELDS, ItemEvidence, check_item, item_evidence
-from extractor.models import Citation, Item, Record
+from extractor.llm.ground import Grounder
+from extractor.llm.schema import AnswerCitation
+from extractor.models import Item, Record
 from extractor.parse import parse_letter
 from extractor.pipeline import clean_letter
 from extractor.read import read_letter
+from extractor.segment import ItemBlock
+from extractor.text import CleanText
 
 ROOT = Path(__file__).resolve().parents[1]
-_CITATION_KEYS = ("source", "guideline", "topic", "pages")
 
 
 @dataclass
 class Letter:
-    """One gold letter as the parser read it: its offline record and each item's evidence."""
+    """One gold letter as the parser read it: its offline record, each item's evidence, and where
+    each item's guideline paragraphs are (to ground the proposed citations as the backends do)."""
 
     record: Record
     evidence: list[ItemEvidence]
     pairs: list[tuple[int, int]]  # (parser item, gold item)
+    clean: CleanText
+    blocks: list[ItemBlock]
+
+    def proposal(self, gold_item: dict[str, Any], p: int) -> dict[str, Any]:
+        """What a correct model proposes for parser item ``p``: the gold judgement fields, citations grounded."""
+        proposed = {name: gold_item[name] for name in JUDGEMENT_FIELDS}
+        grounder = Grounder(self.clean)
+        for name, region in (("claims_administrator_guidelines", self.blocks[p].claims_administrator),
+                             ("reviewer_guidelines", self.blocks[p].reviewer)):
+            proposed[name] = [grounder.citation(name, AnswerCitation.model_validate(c), item=p, region=region)
+                              for c in proposed[name]]
+        return proposed
 
 
 @dataclass
@@ -64,16 +81,10 @@ def load(letters_dir: Path, gold: dict[str, dict[str, Any]]) -> dict[str, Letter
         clean = clean_letter(read_letter(path))
         record = extract(path, backend="offline")
         pairs = align([i.model_dump(mode="json") for i in record.items], g["items"])
-        letters[doc_id] = Letter(record, item_evidence(clean, parse_letter(clean)), pairs)
+        parsed = parse_letter(clean)
+        assert parsed.segments is not None
+        letters[doc_id] = Letter(record, item_evidence(clean, parsed), pairs, clean, parsed.segments.items)
     return letters
-
-
-def proposal(gold_item: dict[str, Any]) -> dict[str, Any]:
-    """What a correct model proposes: the gold judgement fields, citations as record citations."""
-    proposed = {name: gold_item[name] for name in JUDGEMENT_FIELDS}
-    for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
-        proposed[name] = [Citation.model_validate({k: c.get(k) for k in _CITATION_KEYS}) for c in proposed[name]]
-    return proposed
 
 
 def run(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate: float, seeds: range) -> Outcome:
@@ -92,11 +103,9 @@ def _run_once(letters: dict[str, Letter], gold: dict[str, dict[str, Any]], rate:
         items: list[Item] = list(letter.record.items)
         for p, g in letter.pairs:
             gold_item = gold[doc_id]["items"][g]
-            proposed = proposal(gold_item)
             flaw = rng.choice(flawable(gold_item)) if rng.random() < rate else None
-            if flaw is not None:
-                raw = wrong_value(gold_item, flaw, rng, pool)
-                proposed[flaw] = proposal({**gold_item, flaw: raw})[flaw]
+            sent = {**gold_item, flaw: wrong_value(gold_item, flaw, rng, pool)} if flaw else gold_item
+            proposed = letter.proposal(sent, p)
             kept = check_item(items[p], proposed, letter.evidence[p], index=p)
             items[p] = kept
             if flaw is None:

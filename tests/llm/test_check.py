@@ -10,7 +10,7 @@ import pytest
 from extractor import extract
 from extractor.evaluation import find_letter, load_gold, score
 from extractor.llm.check import JUDGEMENT_FIELDS, ItemEvidence, check_item, item_evidence
-from extractor.models import Citation, Item
+from extractor.models import Citation, Item, Span
 from extractor.parse import parse_letter
 from extractor.pipeline import clean_letter
 from extractor.read import read_letter
@@ -158,6 +158,19 @@ def test_citations_with_the_same_sources_and_pages_agree() -> None:
     kept = check_item(_norco(), _answer(_norco(), reviewer_guidelines=other_words), EVIDENCE, index=0)
     assert kept.sources["reviewer_guidelines"] == "agreed" and not kept.needs_review
     assert kept.reviewer_guidelines == _norco().reviewer_guidelines
+
+
+def test_agreeing_grounded_citations_keep_the_models_wording() -> None:
+    worded = [Citation(source="MTUS", guideline="Chronic Pain Medical Treatment Guidelines", topic="Opioids",
+                       pages=[78, 79, 80], span=Span(start=0, end=10))]
+    kept = check_item(_norco(), _answer(_norco(), claims_administrator_guidelines=worded), EVIDENCE, index=0)
+    assert kept.sources["claims_administrator_guidelines"] == "agreed" and not kept.needs_review
+    assert kept.claims_administrator_guidelines == worded
+
+
+def test_an_agreeing_treatment_keeps_the_models_wording() -> None:
+    kept = check_item(_norco(), _answer(_norco(), treatment="norco"), EVIDENCE, index=0)
+    assert kept.treatment == "norco" and kept.sources["treatment"] == "agreed"
 
 
 def test_reasons_consistent_with_the_decision_are_the_models() -> None:
