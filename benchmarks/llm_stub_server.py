@@ -1,10 +1,16 @@
 """A local OpenAI-compatible chat-completions stub for benchmarks: loopback only, a fixed latency,
 and a configurable share of failures (429 with Retry-After, 500, and timeouts).
 
-It answers every request with a minimal valid answer for the schema asked (no items), so it
-measures the pipeline and the transport, not extraction quality.
+Without gold it answers every request with a minimal valid answer for the schema asked (no
+items), so it measures the pipeline and the transport, not extraction quality. With ``--gold`` it
+is a flawed model: it finds which gold letter (and which of its items) a request is about and
+answers from the gold, with seeded flaws at the rates asked (a wrong judgement field, a missing
+required property, a flipped decision, the answer of another letter), each written to
+``--flaw-log`` as one JSON line so that a benchmark can count how many were caught.
 
     python benchmarks/llm_stub_server.py --port 8099 --latency 0.2 --error-rate 0.3 --seconds 60
+    PYTHONPATH=. python benchmarks/llm_stub_server.py --gold evals/gold --letters evals/letters \\
+        --wrong-field-rate 0.3 --flaw-log flaws.jsonl
 """
 
 from __future__ import annotations
@@ -15,17 +21,27 @@ import json
 import multiprocessing
 import random
 import re
+import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 
-from extractor.evaluation import FUZZY, similarity
+from rapidfuzz import fuzz
+
+from extractor.evaluation import FUZZY, find_letter, load_gold, similarity
+from extractor.llm.prompt import CLOSE_MARKER, OPEN_MARKER
+from extractor.llm.schema import answer_from_gold
 
 Gold = dict[str, Any]
 # The judgement fields a flawed model gets wrong (reasons are soft: scored by F1, never injected).
 FLAWED_FIELDS = ("treatment", "category", "generic_name", "strength", "quantity", "decision",
                  "claims_administrator_guidelines", "reviewer_guidelines")
 _SOURCES = ("MTUS", "ODG", "ACOEM")
+# Properties every item answer must have (FilledItem and LetterItem): one is dropped for a "missing" flaw.
+REQUIRED = ("treatment", "category", "decision", "reasons")
+_ITEM_LINE = re.compile(r"^ITEM (\d+):[ \t]*\n(.*)$", re.M)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -40,7 +56,8 @@ class StubServer:
     client for the GIL; ``requests`` counts every request received."""
 
     def __init__(self, *, latency: float = 0.2, error_rate: float = 0.0, timeout_sleep: float = 2.0,
-                 seed: int = 0, port: int = 0) -> None:
+                 seed: int = 0, port: int = 0, answers: GoldAnswers | None = None) -> None:
+        self.answers = answers
         self.latency = latency
         self.error_rate = error_rate
         self.timeout_sleep = timeout_sleep
@@ -94,7 +111,7 @@ class StubServer:
                     time.sleep(stub.timeout_sleep)  # longer than the client's timeout
                     return self._send(504, {"error": {"message": "too late"}})
                 time.sleep(stub.latency)
-                self._send(200, _completion(body))
+                self._send(200, _completion(body, stub.answers))
 
             def _send(self, code: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -111,20 +128,146 @@ class StubServer:
         return Handler
 
 
-def _completion(request: dict[str, object]) -> dict[str, object]:
+def _completion(request: dict[str, Any], answers: GoldAnswers | None) -> dict[str, object]:
+    """The chat completion for one request: the answer as a call to the forced tool, or as content."""
     messages = request.get("messages", [])
-    user = next((m["content"] for m in messages if m.get("role") == "user"), "")  # type: ignore[union-attr]
-    hybrid = "CASE SUMMARY:" in user or "ITEM 1:" in user
-    answer = json.dumps({"diagnoses": [], "items": []} if hybrid else {"items": []})
-    prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4  # type: ignore[union-attr]
-    if request.get("tools"):
-        message = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_stub", "type": "function", "function": {"name": "answer", "arguments": answer}}]}
+    user = next((str(m["content"]) for m in messages if m.get("role") == "user"), "")
+    letter = user.split(OPEN_MARKER, 1)[-1].split(CLOSE_MARKER, 1)[0]
+    hybrid = _ITEM_LINE.search(letter) is not None  # a hybrid excerpt; a whole letter has no ITEM lines
+    found = answers.answer(letter, hybrid) if answers is not None else None
+    answer = json.dumps(found if found is not None else {"diagnoses": [], "items": []} if hybrid else {"items": []})
+    prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
+    if tools := request.get("tools"):
+        choice = request.get("tool_choice")
+        name = choice["function"]["name"] if isinstance(choice, dict) else tools[0]["function"]["name"]
+        message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_stub", "type": "function", "function": {"name": name, "arguments": answer}}]}
     else:
         message = {"role": "assistant", "content": answer}
+    completion_tokens = max(12, len(answer) // 4)
     return {"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": request.get("model", "stub"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 12, "total_tokens": prompt_tokens + 12}}
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tools else "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+@dataclass(frozen=True)
+class Flaws:
+    """The share of answers given each kind of flaw."""
+
+    wrong_field: float = 0.0       # items with one judgement field changed to a plausible wrong value
+    missing_property: float = 0.0  # item answers with one required property left out
+    flip_decision: float = 0.0     # items with the decision flipped
+    wrong_letter: float = 0.0      # letters answered with another letter's answer
+    seed: int = 0
+
+
+class GoldAnswers:
+    """A model that answers from gold with seeded flaws; each flaw sent is logged once (JSON lines).
+
+    Whether a flaw is given is decided per letter and item from the seed, so a re-asked or split
+    request gets the same answer, and a benchmark run is reproducible.
+    """
+
+    def __init__(self, gold_dir: Path, letters_dir: Path, flaws: Flaws, flaw_log: Path | None = None) -> None:
+        self.gold = {d: g for d, g in load_gold(gold_dir).items() if find_letter(letters_dir, d) is not None}
+        self.flaws = flaws
+        self.pool = [item for g in self.gold.values() for item in g["items"]]
+        self._flaw_log = flaw_log
+        self._logged: set[tuple[str, int, str]] = set()
+        self._lock = threading.Lock()
+
+    def answer(self, letter: str, hybrid: bool) -> dict[str, Any] | None:
+        """The answer for the letter (excerpt) in a request, or None if no gold letter matches it."""
+        doc_id = self.identify(letter)
+        if doc_id is None:
+            return None
+        gold = self.gold[doc_id]
+        asked = self._asked(letter, gold, hybrid)  # (number in the answer, gold item index)
+        rng = self._rng(doc_id, "letter")
+        if rng.random() < self.flaws.wrong_letter:
+            other = rng.choice(sorted(d for d, g in self.gold.items() if d != doc_id and g["items"]))
+            for _, j in asked:
+                self._log(doc_id, j, "wrong_letter", None, gold["items"][j]["request"], other)
+            count = len(self.gold[other]["items"])
+            sent = [(n, i % count) for i, (n, _) in enumerate(asked)] if hybrid else [(j + 1, j) for j in range(count)]
+            return self._dump(other, sent, hybrid, flawed=False)
+        return self._dump(doc_id, asked, hybrid, flawed=True)
+
+    def identify(self, letter: str) -> str | None:
+        """The gold letter whose case number, requests and rationales the text holds most of."""
+        text = _key(letter)
+        best, best_score = None, 0
+        for doc_id, gold in self.gold.items():
+            found = 5 * (_key(gold.get("case_number") or doc_id) in text)
+            for item in gold["items"]:
+                found += _key(item["request"]) in text
+                found += 2 * (_key(item["rationale"][:120]) in text if item["rationale"] else 0)
+            if found > best_score:
+                best, best_score = doc_id, found
+        return best
+
+    def _asked(self, letter: str, gold: Gold, hybrid: bool) -> list[tuple[int, int]]:
+        """(number to answer with, gold item index) for each item the request is about."""
+        items = gold["items"]
+        if not hybrid:
+            text = _key(letter)
+            return [(j + 1, j) for j, item in enumerate(items) if _key(item["request"]) in text]
+        asked, free = [], set(range(len(items)))
+        for m in _ITEM_LINE.finditer(letter):
+            n, heading = int(m[1]), _key(m[2])
+            if free:
+                j = max(free, key=lambda j: (fuzz.partial_ratio(_key(items[j]["request"]), heading), -abs(j - n + 1)))
+                free.discard(j)
+                asked.append((n, j))
+        return asked
+
+    def _dump(self, doc_id: str, asked: list[tuple[int, int]], hybrid: bool, *, flawed: bool) -> dict[str, Any]:
+        """The answer of gold letter ``doc_id`` for the items asked, with its flaws if ``flawed``."""
+        full = answer_from_gold(self.gold[doc_id], "hybrid" if hybrid else "llm").model_dump(mode="json")
+        items = []
+        for n, j in asked:
+            item = dict(full["items"][j])
+            if hybrid:
+                item["item"] = n
+            if flawed:
+                self._flaw(doc_id, j, item)
+            items.append(item)
+        return {**full, "items": items}
+
+    def _flaw(self, doc_id: str, j: int, item: dict[str, Any]) -> None:
+        """Apply this item's seeded flaws to its answer, in place, and log them."""
+        rng = self._rng(doc_id, str(j))
+        if rng.random() < self.flaws.wrong_field:
+            name = rng.choice(flawable(item))
+            sent = wrong_value(item, name, rng, self.pool)
+            self._log(doc_id, j, "wrong_field", name, item[name], sent)
+            item[name] = sent
+        if rng.random() < self.flaws.flip_decision:
+            sent = "upheld" if item["decision"] == "overturned" else "overturned"
+            self._log(doc_id, j, "flip_decision", "decision", item["decision"], sent)
+            item["decision"] = sent
+        if rng.random() < self.flaws.missing_property:
+            name = rng.choice(REQUIRED)
+            self._log(doc_id, j, "missing_property", name, item.pop(name), None)
+
+    def _rng(self, doc_id: str, what: str) -> random.Random:
+        return random.Random(f"{self.flaws.seed}:{doc_id}:{what}")
+
+    def _log(self, doc_id: str, j: int, kind: str, name: str | None, gold: Any, sent: Any) -> None:
+        if self._flaw_log is None:
+            return
+        with self._lock:
+            if (doc_id, j, kind) in self._logged:
+                return
+            self._logged.add((doc_id, j, kind))
+            line = {"document_id": doc_id, "item": j + 1, "kind": kind, "field": name, "gold": gold, "sent": sent}
+            with self._flaw_log.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).lower()
 
 
 def wrong_value(item: Gold, name: str, rng: random.Random, pool: list[Gold]) -> Any:
@@ -151,12 +294,14 @@ def wrong_value(item: Gold, name: str, rng: random.Random, pool: list[Gold]) -> 
     if name == "quantity" and value:
         return value + rng.choice((30, -max(1, value // 2)))
     if name in ("claims_administrator_guidelines", "reviewer_guidelines") and value:
-        citations = copy.deepcopy(value)
+        citations = copy.deepcopy(value)  # wrong as the harness sees it: a source or a page not in the list
         cited = rng.choice(citations)
-        if rng.random() < 0.5:
-            cited["source"] = rng.choice([s for s in _SOURCES if s != cited["source"]])
+        sources = [s for s in _SOURCES if s not in {c["source"] for c in citations}]
+        if sources and rng.random() < 0.5:
+            cited["source"] = rng.choice(sources)
         else:
-            cited["pages"] = sorted({*cited["pages"], max(cited["pages"], default=rng.randint(10, 90)) + 1})
+            pages = [p for c in citations for p in c["pages"]]
+            cited["pages"] = sorted({*cited["pages"], max(pages, default=rng.randint(10, 90)) + 1})
         return citations
     raise ValueError(f"no wrong value of {name} for this item")
 
@@ -172,8 +317,23 @@ if __name__ == "__main__":
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--seconds", type=float, default=60.0, help="stop after this long")
+    parser.add_argument("--gold", type=Path, help="answer from these gold files (a flawed model)")
+    parser.add_argument("--letters", type=Path, help="the gold letters (with --gold)")
+    parser.add_argument("--wrong-field-rate", type=float, default=0.0)
+    parser.add_argument("--missing-property-rate", type=float, default=0.0)
+    parser.add_argument("--flip-decision-rate", type=float, default=0.0)
+    parser.add_argument("--wrong-letter-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flaw-log", type=Path, help="JSON lines: one per flaw sent")
     args = parser.parse_args()
-    with StubServer(latency=args.latency, error_rate=args.error_rate, port=args.port) as server:
+    answers = None
+    if args.gold:
+        if not args.letters:
+            parser.error("--gold needs --letters")
+        flaws = Flaws(args.wrong_field_rate, args.missing_property_rate, args.flip_decision_rate,
+                      args.wrong_letter_rate, args.seed)
+        answers = GoldAnswers(args.gold, args.letters, flaws, args.flaw_log)
+    with StubServer(latency=args.latency, error_rate=args.error_rate, port=args.port, answers=answers) as server:
         print(f"stub on {server.url} for {args.seconds:.0f} s", flush=True)
         time.sleep(args.seconds)
     print(f"{server.requests} requests served")
