@@ -64,7 +64,7 @@ _DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)
 _GUIDANCE = re.compile(
     r"^(?:ultrasound|fluoroscop\w*|CT|image)[- ]guided\s+|\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$",
     re.I)
-_SITE_WORDS = (r"left|right|bilateral|both|upper|lower|mid|cervical|thoracic|lumbar|lumbosacral|sacral|sacroiliac|spine|spinal|"
+_SITE_WORDS = (r"left|right|bilateral|both|upper|lower|mid|cervical|thoracic|lumbar|lumbosacral|sacral|sacroiliac|spine|"
                r"neck|back|low|head|shoulders?|knees?|hips?|wrists?|hands?|elbows?|ankles?|foot|feet|legs?|arms?|"
                r"extremit(?:y|ies)|trapezius|fingers?|thumbs?|toes?|pelvis|jaw|TMJ|abdomen|groin|buttocks?|forearms?|heels?|"
                r"[CTLS]\d(?:-[CTLS]?\d)?|RUE|LUE|RLE|LLE|BUE|BLE")
@@ -72,12 +72,17 @@ _LATERAL = re.compile(r"(?:left|right|bilateral)\b", re.I)
 _SITE = re.compile(r"^(?:" + _SITE_WORDS + r")$", re.I)
 # Where a service name that keeps no body site ends: frequency, duration, counts, body sites, purpose.
 _SERVICE_END = re.compile(
-    r"\s*(?:\d|\(|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
-    r"\bper\b|\bpurchase\b|\brental\b|\bsessions?\b|(?<!office )\bvisits?\b|\badditional\b|\b" + _NUMBER + r"\b|"
+    r"\s*(?:\d|\((?![A-Za-z][A-Za-z /-]*\))|\((?:unknown|unspecified)|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
+    r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\b" + _NUMBER + r"\b|"
     r"\b(?:" + _SITE_WORDS + r")\b)",
     re.I,
 )
-_CONSULT_END = re.compile(r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b)", re.I)
+# "sessions"/"visits" count a service without naming it: "acupuncture visits with Capsaicin patch".
+_SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b", re.I)
+_CONSULT_END = re.compile(r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\b(?:eval\w*|consult\w*)\s+and\s+treat)", re.I)
+_CONSULT_TO = re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?:to|with)\s+", re.I)
+# Visits keep their own qualifiers ("Initial exam", "Pre-op Clearance"); only these openings come off.
+_CONSULT_LEADING = re.compile(r"^(?:associated(?:\s+surgical)?\s+services?:\s*|request\s+for\s+|(?:\d+|one|two|three|four|five|six)\s+(?=\w))+", re.I)
 _TEST_END = re.compile(
     r"\s*(?:\bwith(?:out)? contrast\b.*$|\bwith and without contrast\b.*$|\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|"
     r"\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$)",
@@ -114,7 +119,10 @@ def find_service(request: str) -> tuple[Service, re.Match[str]] | None:
 
 def categorise(request: str, *, has_drug: bool) -> Category:
     """The contract's category for a request: the vocabulary's, else medication for a known drug or a dosage."""
-    found = find_service(request)
+    return _category(request, find_service(request), has_drug=has_drug)
+
+
+def _category(request: str, found: tuple[Service, re.Match[str]] | None, *, has_drug: bool) -> Category:
     if found and not (found[0].category is Category.equipment and has_drug and _MEDICATION.search(request)):
         return found[0].category
     if has_drug or _MEDICATION.search(request):
@@ -123,55 +131,49 @@ def categorise(request: str, *, has_drug: bool) -> Category:
 
 
 def treatment(request: str, *, has_drug: bool) -> Treatment:
-    """Short name and category of a request, following the labelling guide: drugs by name, tests, surgery,
-    injections and equipment with their site, other services without body site, frequency or duration."""
-    category = categorise(request, has_drug=has_drug)
+    """Short name and category of a request, following the labelling guide: drugs by name; tests, surgery,
+    injections and equipment with their site; other services as their head noun phrase, without body site,
+    frequency or duration."""
+    found = find_service(request)
+    category = _category(request, found, has_drug=has_drug)
     if category is Category.medication:
         name = drugs.drug_name(drug_request(request))
         return Treatment(name or request.strip(), category, certain=bool(name) and drugs.names_a_drug(name))
-    found = find_service(request)
-    if found is None:
-        name = _head_phrase(core_request(request))
-        return Treatment(name, category, certain=len(name.split()) <= _MAX_UNCERTAIN_WORDS)
-    service, match = found
     core = _EXPANSION.sub("", core_request(request))
     if category is Category.consultation:
-        name = _CONSULT_END.split(_drop_leading_sites(core) if _LATERAL.match(core) else core, maxsplit=1)[0]
+        name = _consult_name(_CONSULT_LEADING.sub("", request.strip()))
     elif category is Category.equipment:
-        name = _EQUIPMENT_END.sub("", core)
-    elif service.keeps_site or category in _TEST_CATEGORIES:
+        name = _EQUIPMENT_END.sub("", _drop_leading(core, _LATERAL))
+    elif category in _TEST_CATEGORIES or (found and found[0].keeps_site):
         name = _TEST_END.sub("", core)
     else:
-        name = _service_phrase(core_request(request), match)
-    name = _ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))
-    return Treatment(_capitalise(name) or request.strip(), category)
+        name = _head_phrase(core)
+    name = _capitalise(_ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))) or request.strip()
+    return Treatment(name, category, certain=found is not None or len(name.split()) <= _MAX_UNCERTAIN_WORDS)
 
 
-def _service_phrase(core: str, match: re.Match[str]) -> str:
-    """The matched service with the modifiers just before it ("Post-op", "Manual"), but no body site,
-    count or preposition before it: "Cervical spine physical therapy 2x4" -> "physical therapy"."""
-    before = core[: match.start()].split()
-    kept: list[str] = []
-    for word in reversed(before):
-        bare = word.strip(",;:()")
-        if bare != word or not bare or _SITE.match(bare) or _SERVICE_END.match(bare):
-            break
-        kept.insert(0, word)
-    return _drop_leading_sites(" ".join([*kept, match.group(0)]))
-
-
-def _drop_leading_sites(name: str) -> str:
+def _drop_leading(name: str, words_to_drop: re.Pattern[str]) -> str:
+    """``name`` without its leading laterality or body-site words (at least one word stays)."""
     words = name.split()
-    while len(words) > 1 and _SITE.match(words[0].strip(",;:")):
+    while len(words) > 1 and words_to_drop.fullmatch(words[0].strip(",;:")):
         words.pop(0)
     return " ".join(words)
 
 
 def _head_phrase(core: str) -> str:
-    """What a request names before its first body site, count, frequency or purpose: its head noun phrase."""
-    core = _drop_leading_sites(core)
+    """What a request names before its first body site, count, frequency or purpose: its head noun phrase
+    ("Lumbar spine, physical therapy, 8 sessions" -> "physical therapy")."""
+    core = _SESSIONS.sub("", _drop_leading(core, _SITE))
     m = _SERVICE_END.search(core, 1)
-    return (core[: m.start()] if m else core).strip(" ,.;:-")
+    return core[: m.start()] if m else core
+
+
+def _consult_name(request: str) -> str:
+    """A visit as printed up to its purpose or frequency; "Referral to"/"TOC to"/"Consult with" keep whom."""
+    name = _drop_leading(request, _SITE) if _LATERAL.match(request) else request
+    opening = _CONSULT_TO.match(name)
+    m = _CONSULT_END.search(name, opening.end() if opening else 1)
+    return name[: m.start()] if m else name
 
 
 def _capitalise(name: str) -> str:
