@@ -19,13 +19,12 @@ SERVICES_CSV = Path(__file__).resolve().parent / "data" / "services.csv"
 
 @dataclass(frozen=True)
 class Service:
-    """One row of the service vocabulary: what it matches, its category, whether its name keeps the body site,
-    and a request it must classify (the tests check every row's example)."""
+    """One row of the service vocabulary: what it matches, its category, and whether its name keeps the body site.
+    (The table's ``example`` column is for the tests: each row must classify its own example.)"""
 
     pattern: re.Pattern[str]
     category: Category
     keeps_site: bool
-    example: str
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def services() -> tuple[Service, ...]:
     """The service vocabulary (``extractor/data/services.csv``), in priority order: the first row that matches wins."""
     with SERVICES_CSV.open(encoding="utf-8", newline="") as f:
         return tuple(
-            Service(re.compile(row["pattern"], re.I), Category(row["category"]), row["keeps_site"] == "yes", row["example"])
+            Service(re.compile(row["pattern"], re.I), Category(row["category"]), row["keeps_site"] == "yes")
             for row in csv.DictReader(f)
         )
 
@@ -108,13 +107,10 @@ def drug_request(request: str) -> str:
     return _DRUG_LEADING.sub("", core_request(request))
 
 
-def find_service(request: str) -> tuple[Service, re.Match[str]] | None:
-    """The first vocabulary row that matches the request's core, and where."""
+def find_service(request: str) -> Service | None:
+    """The first vocabulary row that matches the request's core."""
     core = core_request(request)
-    for service in services():
-        if m := service.pattern.search(core):
-            return service, m
-    return None
+    return next((service for service in services() if service.pattern.search(core)), None)
 
 
 def categorise(request: str, *, has_drug: bool) -> Category:
@@ -122,9 +118,9 @@ def categorise(request: str, *, has_drug: bool) -> Category:
     return _category(request, find_service(request), has_drug=has_drug)
 
 
-def _category(request: str, found: tuple[Service, re.Match[str]] | None, *, has_drug: bool) -> Category:
-    if found and not (found[0].category is Category.equipment and has_drug and _MEDICATION.search(request)):
-        return found[0].category
+def _category(request: str, found: Service | None, *, has_drug: bool) -> Category:
+    if found and not (found.category is Category.equipment and has_drug and _MEDICATION.search(request)):
+        return found.category
     if has_drug or _MEDICATION.search(request):
         return Category.medication
     return Category.other
@@ -144,7 +140,7 @@ def treatment(request: str, *, has_drug: bool) -> Treatment:
         name = _consult_name(_CONSULT_LEADING.sub("", request.strip()))
     elif category is Category.equipment:
         name = _EQUIPMENT_END.sub("", _drop_leading(core, _LATERAL))
-    elif category in _TEST_CATEGORIES or (found and found[0].keeps_site):
+    elif category in _TEST_CATEGORIES or (found and found.keeps_site):
         name = _TEST_END.sub("", core)
     else:
         name = _head_phrase(core)
