@@ -50,7 +50,7 @@ def services() -> tuple[Service, ...]:
 _MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 _LEADING = re.compile(
-    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|"
+    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:pre-?op(?:erative)?\s+|post-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:lab|blood)\s+(?:tests?|testing|panel))"
     r"(?:\s+(?:to\s+)?(?:include|including))?\s*:\s*|"
     r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|request\s+for\s+|purchase\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
@@ -141,9 +141,9 @@ def treatment(request: str, *, has_drug: bool) -> Treatment:
     elif category is Category.equipment:
         name = _EQUIPMENT_END.sub("", _drop_leading(core, _LATERAL))
     elif category in _TEST_CATEGORIES or (found and found.keeps_site):
-        name = _TEST_END.sub("", core)
+        name = _TEST_END.sub("", drugs.without_strength(core))
     else:
-        name = _head_phrase(core)
+        name = _head_phrase(core, found)
     name = _capitalise(_ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))) or request.strip()
     return Treatment(name, category, certain=found is not None or len(name.split()) <= _MAX_UNCERTAIN_WORDS)
 
@@ -156,11 +156,13 @@ def _drop_leading(name: str, words_to_drop: re.Pattern[str]) -> str:
     return " ".join(words)
 
 
-def _head_phrase(core: str) -> str:
-    """What a request names before its first body site, count, frequency or purpose: its head noun phrase
-    ("Lumbar spine, physical therapy, 8 sessions" -> "physical therapy")."""
+def _head_phrase(core: str, service: Service | None) -> str:
+    """What a request names before the first body site, count, frequency or purpose after its service word:
+    its head noun phrase ("Lumbar spine, physical therapy, 8 sessions" -> "physical therapy",
+    "Home cervical traction for 6 weeks" -> "Home cervical traction")."""
     core = _SESSIONS.sub("", _drop_leading(core, _SITE))
-    m = _SERVICE_END.search(core, 1)
+    named = service.pattern.search(core) if service else None
+    m = _SERVICE_END.search(core, max(1, named.end() if named else 0))
     return core[: m.start()] if m else core
 
 

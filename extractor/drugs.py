@@ -103,6 +103,11 @@ def strength(text: str) -> str | None:
     return " ".join(f"{number} {unit}" for number, unit in found)
 
 
+def without_strength(text: str) -> str:
+    """``text`` with its strengths taken out: "Kenalog 40mg injection" -> "Kenalog injection"."""
+    return " ".join(_STRENGTH.sub(" ", text).split())
+
+
 def quantity(text: str) -> int | None:
     """The dispensed count after ``#``."""
     m = _QUANTITY.search(text)
@@ -139,8 +144,7 @@ def _through_last_drug(piece: str) -> str:
 
 def drug_name(request: str) -> str:
     """The drug name(s) as written, joined with "/": strengths, forms, quantities and refills removed."""
-    name = _FILLER.sub("", request.strip())
-    name = _STRENGTH.sub(" ", name)
+    name = without_strength(_FILLER.sub("", request.strip()))
     name = _NAME_STOP.split(name, maxsplit=1)[0]
     names = []
     for piece in _NAME_SPLIT.split(name):
