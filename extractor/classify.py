@@ -51,9 +51,9 @@ _MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\b
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 _LEADING = re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
-    r"(?:pre-?op(?:erative)?\s+|post-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:lab|blood)\s+(?:tests?|testing|panel))"
-    r"(?:\s+(?:to\s+)?(?:include|including))?\s*:\s*|"
-    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|request\s+for\s+|purchase\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
+    r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
+    r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
+    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+for\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
     r"single\s+positional\s+|MARS\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+(?:(?:additional|more|initial)\s+)?"
     r"(?:(?:month|week|day|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
     re.I,
@@ -84,7 +84,7 @@ _CONSULT_TO = re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?
 _CONSULT_LEADING = re.compile(r"^(?:associated(?:\s+surgical)?\s+services?:\s*|request\s+for\s+|(?:\d+|one|two|three|four|five|six)\s+(?=\w))+", re.I)
 _TEST_END = re.compile(
     r"\s*(?:\bwith(?:out)? contrast\b.*$|\bwith and without contrast\b.*$|\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|"
-    r"\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$)",
+    r"\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$)",
     re.I,
 )
 _EXPANSION = re.compile(r"\s*\((?:magnetic resonance imaging|computed tomography|electromyography|nerve conduction[^)]*)\)", re.I)

@@ -46,6 +46,8 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Chiropractic spinal manipulation times 6", "Chiropractic spinal manipulation", "chiropractic"),
     ("Spinolator therapy (traction) times 6", "Spinolator therapy (traction)", "physical_therapy"),
     ("Three (3) month gym membership", "Gym membership", "exercise_program"),
+    ("Home cervical traction for 6 weeks", "Home cervical traction", "physical_therapy"),
+    ("Prospective request for 6 sessions of acupuncture", "Acupuncture", "acupuncture"),
     # modalities given in sessions are therapy, not equipment or imaging
     ("Pulsed Ultrasound 2 times a week for 4 weeks", "Pulsed Ultrasound", "physical_therapy"),
     ("Hot/cold pack therapy times 6", "Hot/cold pack therapy", "physical_therapy"),
@@ -54,6 +56,8 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Ultrasound of the right shoulder", "Ultrasound of the right shoulder", "imaging"),
     ("X-ray of the lumbar spine, 3 views", "X-ray of the lumbar spine", "imaging"),
     ("Pre-operative lab testing: CBC", "CBC", "lab_test"),
+    ("Preoperative labs including CBC and BMP", "CBC and BMP", "lab_test"),
+    ("X-rays of the cervical spine, AP/lateral/flexion/extension views", "X-rays of the cervical spine", "imaging"),
     ("Urine drug screen 4 times a year", "Urine drug screen", "lab_test"),
     ("Comprehensive metabolic panel", "Comprehensive metabolic panel", "lab_test"),
     ("Range of motion testing of the lumbar spine", "Range of motion testing of the lumbar spine", "diagnostic_test"),
@@ -62,9 +66,13 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
      "Corticosteroid injection to the right shoulder", "injection"),
     ("Right L5 transforaminal epidural steroid injection under fluoroscopic guidance",
      "Right L5 transforaminal epidural steroid injection", "injection"),
+    ("Kenalog 40mg injection to the right knee", "Kenalog injection to the right knee", "injection"),
+    ("Right knee total knee arthroplasty with 3 day inpatient stay", "Right knee total knee arthroplasty", "surgery"),
     # equipment keeps what it is, without side, purchase, rental or duration
     ("Bilateral hearing aids", "Hearing aids", "equipment"),
     ("Home cervical traction unit, 30 day rental", "Home cervical traction unit", "equipment"),
+    ("Rental of a TENS unit for 30 days", "TENS unit", "equipment"),
+    ("Post-operative DME: cold therapy unit", "Cold therapy unit", "equipment"),
     # visits: evaluations by a specialist are consultations, with their own qualifiers
     ("Neurosurgical consultation", "Neurosurgical consultation", "consultation"),
     ("Orthopedic surgeon evaluation for the right shoulder", "Orthopedic surgeon evaluation", "consultation"),
