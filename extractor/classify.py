@@ -5,63 +5,101 @@ A best effort for the offline backend; the LLM backends fill these from the text
 
 from __future__ import annotations
 
+import csv
 import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
+from . import drugs
 from .models import Category, Decision, Reason
 
-# First match wins: specific services before the generic medication test.
-_CATEGORY_RULES: list[tuple[Category, re.Pattern[str]]] = [
-    (Category.functional_restoration, re.compile(r"functional restoration|\bHELP\b|multidisciplinary|interdisciplinary", re.I)),
-    (Category.diagnostic_test, re.compile(r"electroencephalogra|\bSSEP\b|evoked potential|\bEMG\b|\bNCV\b|\bNCS\b|electromyogra|nerve conduction|electrodiagnos|\bEKG\b|\bECG\b|electrocardiogra|functional capacity|\bFCE\b|sleep study|polysomnogra|range of motion test|grip strength|\bEEG\b|impedance imaging|\bVNG\b|audiogra|echocardiogra", re.I)),
-    (Category.imaging, re.compile(r"\bMRI\b|magnetic resonance|\bCT\b|computed tomography|x-?rays?\b|radiograph|ultrasound|sonogra|bone scan|\bscan\b|arthrogram|myelogra|discogra", re.I)),
-    (Category.lab_test, re.compile(r"\blabs?\b|urine|drug screen|drug test|blood|\bCBC\b|\bCMP\b|\bBMP\b|panel|urinalysis|PT/PTT|\bINR\b|genetic|toxicology|laboratory", re.I)),
-    (Category.home_care, re.compile(r"\bRN\b|\bLVN\b|wound care|home health|home care|\baide\b|nursing|\bnurse\b|caregiver|housekeep", re.I)),
-    (Category.exercise_program, re.compile(r"gym|home exercise kit|exercise program|\bYMCA\b|pool membership|membership", re.I)),
-    (Category.acupuncture, re.compile(r"acupuncture|electroacupuncture", re.I)),
-    (Category.chiropractic, re.compile(r"chiropract|chiro|manipulation|\bCMT\b", re.I)),
-    (Category.psychological, re.compile(r"psych|cognitive behavio|\bCBT\b|biofeedback|counsel|hospitalization|mental health", re.I)),
-    (Category.injection, re.compile(r"injection|\bblock\b|epidural|\bESI\b|radiofrequency|ablation|rhizotomy|trigger point|botox|\bPRP\b|viscosupplement|synvisc|cortisone shot", re.I)),
-    (Category.physical_therapy, re.compile(r"hand therapy|electrical (?:muscle )?stimulation|e-?stim\b|manual therapy|physical therapy|\bPT\b|physiotherapy|occupational therapy|\bOT\b|aqua|aquatic|massage|myofascial|infrared|physical medicine|work hardening|work conditioning|rehabilitation|therapeutic exercise|traction|ultrasound therapy|iontophoresis|rehab", re.I)),
-    (Category.surgery, re.compile(r"surgery|surgical|arthroscop|arthroplasty|fusion|laminectomy|discectomy|decompression|repair|release\b|neuroplasty|-ectomy|ectomy\b|otomy\b|plasty\b|assistant surgeon|\bPA assist|assistant\b|post-?op(?:erative)? stay|inpatient stay|hospital stay|replacement|reconstruction", re.I)),
-    (Category.equipment, re.compile(r"\bTENS\b|H-?wave|\bunit\b|brace|orthotic|orthosis|splint|cane|walker|crutch|wheelchair|cold therapy|cryotherapy|game ready|compression|\bDME\b|durable medical|pillow|mattress|\bbed\b|cushion|\bsupport\b|collar|sling|shoe|insoles?|stimulator|kit\b|hearing aids?|gloves|wipes|workstation|commode|\bpads?\b|garment|device|scooter|chair", re.I)),
-    (Category.consultation, re.compile(r"\bTOC\b|transfer of care|consult|referral|evaluation|follow[- ]up|office visit|\bvisit\b|clearance|specialist|second opinion|pain management|\bexam\b|re-?evaluation", re.I)),
-]
+SERVICES_CSV = Path(__file__).resolve().parent / "data" / "services.csv"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One row of the service vocabulary: what it matches, its category, and whether its name keeps the body site.
+    (The table's ``example`` column is for the tests: each row must classify its own example.)"""
+
+    pattern: re.Pattern[str]
+    category: Category
+    keeps_site: bool
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """A request's short treatment name and category; ``certain`` is False where the name is only the
+    request's head noun phrase because no known service or drug was recognised."""
+
+    name: str
+    category: Category
+    certain: bool = True
+
+
+@lru_cache(maxsize=1)
+def services() -> tuple[Service, ...]:
+    """The service vocabulary (``extractor/data/services.csv``), in priority order: the first row that matches wins."""
+    with SERVICES_CSV.open(encoding="utf-8", newline="") as f:
+        return tuple(
+            Service(re.compile(row["pattern"], re.I), Category(row["category"]), row["keeps_site"] == "yes")
+            for row in csv.DictReader(f)
+        )
+
+
 _MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 _LEADING = re.compile(
-    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:pre-?op(?:erative)?\s+)?labs?(?:\s+to\s+include)?:\s*|"
-    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|request\s+for\s+|purchase\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
+    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
+    r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
+    r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
+    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+for\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
     r"single\s+positional\s+|MARS\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+(?:(?:additional|more|initial)\s+)?"
     r"(?:(?:month|week|day|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
     re.I,
 )
 _DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)
+# Image guidance qualifies a procedure; it must neither name nor categorise it.
+_GUIDANCE = re.compile(
+    r"^(?:ultrasound|fluoroscop\w*|CT|image)[- ]guided\s+|\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$",
+    re.I)
+_SITE_WORDS = (r"left|right|bilateral|both|upper|lower|mid|cervical|thoracic|lumbar|lumbosacral|sacral|sacroiliac|spine|"
+               r"neck|back|low|head|shoulders?|knees?|hips?|wrists?|hands?|elbows?|ankles?|foot|feet|legs?|arms?|"
+               r"extremit(?:y|ies)|trapezius|fingers?|thumbs?|toes?|pelvis|jaw|TMJ|abdomen|groin|buttocks?|forearms?|heels?|"
+               r"[CTLS]\d(?:-[CTLS]?\d)?|RUE|LUE|RLE|LLE|BUE|BLE")
+_LATERAL = re.compile(r"(?:left|right|bilateral)\b", re.I)
+_SITE = re.compile(r"^(?:" + _SITE_WORDS + r")$", re.I)
+# Where a service name that keeps no body site ends: frequency, duration, counts, body sites, purpose.
 _SERVICE_END = re.compile(
-    r"\s*(?:\d|\(|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
-    r"\bper\b|\bpurchase\b|\brental\b|\bsessions?\b|(?<!office )\bvisits?\b|\badditional\b|\b" + _NUMBER + r"\b|"
-    r"\b(?:bilateral|left|right|lumbar|cervical|thoracic|neck|low back|lower back|knee|shoulder|wrist|hand|hip|ankle|elbow|foot)\b)",
+    r"\s*(?:\d|\((?![A-Za-z][A-Za-z /-]*\))|\((?:unknown|unspecified)|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
+    r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\b" + _NUMBER + r"\b|"
+    r"\b(?:" + _SITE_WORDS + r")\b)",
     re.I,
 )
-_CONSULT_END = re.compile(r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b)", re.I)
-_WITH = re.compile(r"\s+with\b.*$", re.I)
+# "sessions"/"visits" count a service without naming it: "acupuncture visits with Capsaicin patch".
+_SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b", re.I)
+_CONSULT_END = re.compile(r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\b(?:eval\w*|consult\w*)\s+and\s+treat)", re.I)
+_CONSULT_TO = re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?:to|with)\s+", re.I)
+# Visits keep their own qualifiers ("Initial exam", "Pre-op Clearance"); only these openings come off.
+_CONSULT_LEADING = re.compile(r"^(?:associated(?:\s+surgical)?\s+services?:\s*|request\s+for\s+|(?:\d+|one|two|three|four|five|six)\s+(?=\w))+", re.I)
 _TEST_END = re.compile(
-    r"\s*(?:\bwith(?:out)? contrast\b.*$|\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|"
-    r"\bper\b.*$|\bx\s*\d.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$)",
+    r"\s*(?:\bwith(?:out)? contrast\b.*$|\bwith and without contrast\b.*$|\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|"
+    r"\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$)",
     re.I,
 )
 _EXPANSION = re.compile(r"\s*\((?:magnetic resonance imaging|computed tomography|electromyography|nerve conduction[^)]*)\)", re.I)
-_CONSULT_FIRST = re.compile(r"^(?:consult|referral|evaluation|follow[- ]up|office visit)", re.I)
-_KEEP_WHOLE = {Category.surgery.value, Category.injection.value}
 _EQUIPMENT_END = re.compile(
-    r"\s*(?:,|\bfor\b|\(|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b).*$", re.I)
-_GUIDANCE = re.compile(r"\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$", re.I)
+    r"\s*(?:,|\bfor\b|\(|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b|\btimes\b).*$", re.I)
 _ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
-_TEST_CATEGORIES = {Category.imaging.value, Category.diagnostic_test.value, Category.lab_test.value}
+_TEST_CATEGORIES = {Category.imaging, Category.diagnostic_test, Category.lab_test}
+# A fallback name longer than this is not a short name: the request is flagged.
+_MAX_UNCERTAIN_WORDS = 4
 
 
 def core_request(request: str) -> str:
-    """The request without what is not the service: "Associated surgical service:", counts, "Labs:"."""
-    return _LEADING.sub("", request.strip()) or request.strip()
+    """The request without what is not the service: "Associated surgical service:", counts, "Labs:", image guidance."""
+    core = _LEADING.sub("", request.strip()) or request.strip()
+    return _GUIDANCE.sub("", core) or core
 
 
 def drug_request(request: str) -> str:
@@ -69,51 +107,87 @@ def drug_request(request: str) -> str:
     return _DRUG_LEADING.sub("", core_request(request))
 
 
+def find_service(request: str) -> Service | None:
+    """The first vocabulary row that matches the request's core."""
+    core = core_request(request)
+    return next((service for service in services() if service.pattern.search(core)), None)
+
+
 def categorise(request: str, *, has_drug: bool) -> Category:
-    """The contract's category for a request, by keyword; medications by strength, form or a known drug."""
-    request = core_request(request)
-    if _CONSULT_FIRST.match(request):
-        return Category.consultation
-    for category, pattern in _CATEGORY_RULES:
-        if pattern.search(request):
-            if category is Category.equipment and has_drug and _MEDICATION.search(request):
-                return Category.medication
-            return category
-    if has_drug or _MEDICATION.search(request):
-        return Category.medication
-    return Category.other
+    """The contract's category for a request: the vocabulary's, else medication for a known drug or a dosage."""
+    return _category(request, find_service(request), has_drug=has_drug)
 
 
 def admits(request: str, category: Category | str, *, has_drug: bool) -> bool:
-    """Whether the request's own words allow ``category``: its vocabulary matches, or, for a
-    medication, a known drug, a strength or a form is printed. ``other`` only when nothing matches."""
+    """Whether the request's own words allow ``category``: a vocabulary row of that category matches,
+    or, for a medication, a known drug, a strength or a form is printed. ``other`` only when nothing matches."""
     value = category.value if isinstance(category, Category) else category
     core = core_request(request)
     if value == Category.medication.value:
         return has_drug or bool(_MEDICATION.search(core))
     if value == Category.other.value:
         return categorise(request, has_drug=has_drug) is Category.other
-    if value == Category.consultation.value and _CONSULT_FIRST.match(core):
-        return True
-    return any(c.value == value and pattern.search(core) for c, pattern in _CATEGORY_RULES)
+    return any(s.category.value == value and s.pattern.search(core) for s in services())
 
 
-def service_name(request: str, category: Category | str) -> str:
-    """Short name of a non-drug request: tests keep their body part, surgery and injections their
-    site, other services drop body part, frequency and duration."""
-    name = _EXPANSION.sub("", core_request(request))
-    value = category.value if isinstance(category, Category) else category
-    if value in _TEST_CATEGORIES or value in _KEEP_WHOLE:
-        name = _GUIDANCE.sub("", _TEST_END.sub("", name))
-    elif value == Category.equipment.value:
-        name = _EQUIPMENT_END.sub("", name)
+def _category(request: str, found: Service | None, *, has_drug: bool) -> Category:
+    if found and not (found.category is Category.equipment and has_drug and _MEDICATION.search(request)):
+        return found.category
+    if has_drug or _MEDICATION.search(request):
+        return Category.medication
+    return Category.other
+
+
+def treatment(request: str, *, has_drug: bool) -> Treatment:
+    """Short name and category of a request, following the labelling guide: drugs by name; tests, surgery,
+    injections and equipment with their site; other services as their head noun phrase, without body site,
+    frequency or duration."""
+    found = find_service(request)
+    category = _category(request, found, has_drug=has_drug)
+    if category is Category.medication:
+        name = drugs.drug_name(drug_request(request))
+        return Treatment(name or request.strip(), category, certain=bool(name) and drugs.names_a_drug(name))
+    core = _EXPANSION.sub("", core_request(request))
+    if category is Category.consultation:
+        name = _consult_name(_CONSULT_LEADING.sub("", request.strip()))
+    elif category is Category.equipment:
+        name = _EQUIPMENT_END.sub("", _drop_leading(core, _LATERAL))
+    elif category in _TEST_CATEGORIES or (found and found.keeps_site):
+        name = _TEST_END.sub("", drugs.without_strength(core))
     else:
-        if value != Category.consultation.value:
-            name = _WITH.sub("", name)
-        m = (_CONSULT_END if value == Category.consultation.value else _SERVICE_END).search(name, 1)
-        name = name[: m.start()] if m else name
-    name = _ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))
-    return name[:1].upper() + name[1:] if name else request.strip()
+        name = _head_phrase(core, found)
+    name = _capitalise(_ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))) or request.strip()
+    return Treatment(name, category, certain=found is not None or len(name.split()) <= _MAX_UNCERTAIN_WORDS)
+
+
+def _drop_leading(name: str, words_to_drop: re.Pattern[str]) -> str:
+    """``name`` without its leading laterality or body-site words (at least one word stays)."""
+    words = name.split()
+    while len(words) > 1 and words_to_drop.fullmatch(words[0].strip(",;:")):
+        words.pop(0)
+    return " ".join(words)
+
+
+def _head_phrase(core: str, service: Service | None) -> str:
+    """What a request names before the first body site, count, frequency or purpose after its service word:
+    its head noun phrase ("Lumbar spine, physical therapy, 8 sessions" -> "physical therapy",
+    "Home cervical traction for 6 weeks" -> "Home cervical traction")."""
+    core = _SESSIONS.sub("", _drop_leading(core, _SITE))
+    named = service.pattern.search(core) if service else None
+    m = _SERVICE_END.search(core, max(1, named.end() if named else 0))
+    return core[: m.start()] if m else core
+
+
+def _consult_name(request: str) -> str:
+    """A visit as printed up to its purpose or frequency; "Referral to"/"TOC to"/"Consult with" keep whom."""
+    name = _drop_leading(request, _SITE) if _LATERAL.match(request) else request
+    opening = _CONSULT_TO.match(name)
+    m = _CONSULT_END.search(name, opening.end() if opening else 1)
+    return name[: m.start()] if m else name
+
+
+def _capitalise(name: str) -> str:
+    return name[:1].upper() + name[1:]
 
 
 # (reason, words one of which the rationale must contain for the pattern to be worth trying, pattern)

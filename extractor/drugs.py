@@ -61,21 +61,34 @@ def _finder():  # type: ignore[no-untyped-def]
     return find_drugs
 
 
-def generic_names(text: str) -> list[str]:
-    """Lower-case generic names of the drugs ``text`` names, in the order written."""
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z\-]+", text)]
-    hits: list[tuple[int, str]] = [(i, g) for i, w in enumerate(words) if (g := EXTRA_GENERICS.get(w.lower()))]
-    known = {i for i, _ in hits}
+def _drug_hits(words: list[str]) -> list[tuple[int, int, str]]:
+    """(first word, end word, generic) for each drug among ``words``: the table's products, then the lexicon's."""
+    hits = [(i, i + 1, g) for i, w in enumerate(words) if (g := EXTRA_GENERICS.get(w.lower()))]
+    known = {i for i, _, _ in hits}
     candidates = [w if i not in known and w.lower() not in _NOT_DRUGS else "-" for i, w in enumerate(words)]
     for hit in _finder()(candidates, is_ignore_case=True):
         name = _FORM_WORDS.sub("", hit[0]["name"]).strip().lower()
         if name and name != "stool softeners":
-            hits.append((hit[1], name))
+            hits.append((hit[1], hit[2], name))
+    return sorted(hits)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z][A-Za-z\-]+", text)
+
+
+def generic_names(text: str) -> list[str]:
+    """Lower-case generic names of the drugs ``text`` names, in the order written."""
     found: list[str] = []
-    for _, name in sorted(hits):
+    for _, _, name in _drug_hits(_words(text)):
         if name not in found:
             found.append(name)
     return found
+
+
+def names_a_drug(name: str) -> bool:
+    """True if every part of a drug name (``A/B``) is one word or holds a drug the lexicon knows."""
+    return all(len(part.split()) == 1 or _drug_hits(_words(part)) for part in name.split("/"))
 
 
 def strength(text: str) -> str | None:
@@ -90,30 +103,55 @@ def strength(text: str) -> str | None:
     return " ".join(f"{number} {unit}" for number, unit in found)
 
 
+def without_strength(text: str) -> str:
+    """``text`` with its strengths taken out: "Kenalog 40mg injection" -> "Kenalog injection"."""
+    return " ".join(_STRENGTH.sub(" ", text).split())
+
+
 def quantity(text: str) -> int | None:
     """The dispensed count after ``#``."""
     m = _QUANTITY.search(text)
     return int(m.group(1)) if m else None
 
 
+# Where a drug's name ends: directions for use, frequency, route, quantity, refills, purpose.
 _NAME_STOP = re.compile(
     r"\s*(?:#|\(|\[|\bwith\b|\bx\s*\d|\bper\b|\bqty\b|\bquantity\b|\bDOS\b|\bin\s+(?:a\s+)?(?:cream|gel)\b|"
-    r"\d+\s*refills?|\bfor\b|\bby\s+mouth\b|\b(?:once|twice|three times)\b|\bdaily\b|\bq\.?\s?\d|\bone\s+by\b)", re.I)
+    r"\d+\s*refills?|\brefills?\b|\bfor\b|\bby\s+mouth\b|\b(?:once|twice|three times|four times)\b|\b(?:daily|nightly|weekly)\b|"
+    r"\bq\.?\s?\d|\bq\.?(?:d|hs|am|pm|day|[2-8]h)\b|\b(?:b\.?i\.?d|t\.?i\.?d|q\.?i\.?d|p\.?r\.?n|h\.?s|p\.?o)\b\.?|"
+    r"\b(?:take|taken|apply|applied|use|sig|dispense|disp|orally|every|as needed|at bedtime|up to)\b|"
+    r"\b(?:\d+(?:-\d+)?|one|two|half|1/2)\s+(?:tabs?|tablets?|caps?|capsules?|pills?|puffs?|drops?|patch(?:es)?|by)\b|"
+    r"\b\d+\s*(?:days?|weeks?|months?)\b)", re.I)
+# Words that belong to a drug's name after it: salts and release forms ("Oxycodone HCL ER", "Naproxen sodium").
+_NAME_SUFFIX = re.compile(
+    r"^(?:HCL|hydrochloride|sod|sodium|potassium|calcium|magnesium|ER|XR|DR|CR|SR|XL|LA|IR|ODT|DS|EC|extended|delayed|"
+    r"sustained|controlled|immediate|release|forte|plus|PM|\w+ate|\w+ide)$", re.I)
 _NAME_SPLIT = re.compile(r"\s*(?:/|\+|,|\band\b)\s*")
 _FILLER = re.compile(r"^(?:(?:\w+\s+){0,3}supply\s+of\s+|(?:\w+\s+)?(?:containers?|refills?|bottles?|tubes?|boxes?)\s+of\s+|compound(?:ed)?\s+)", re.I)
 
 
+def _through_last_drug(piece: str) -> str:
+    """A name part up to its last known drug and that drug's salt or release words: "Motrin po tid" -> "Motrin"."""
+    words = piece.split()
+    hits = _drug_hits(words) if len(words) > 1 else []
+    if not hits:
+        return piece
+    end = max(e for _, e, _ in hits)
+    while end < len(words) and _NAME_SUFFIX.match(words[end]):
+        end += 1
+    return " ".join(words[:end])
+
+
 def drug_name(request: str) -> str:
     """The drug name(s) as written, joined with "/": strengths, forms, quantities and refills removed."""
-    name = _FILLER.sub("", request.strip())
-    name = _STRENGTH.sub(" ", name)
+    name = without_strength(_FILLER.sub("", request.strip()))
     name = _NAME_STOP.split(name, maxsplit=1)[0]
     names = []
     for piece in _NAME_SPLIT.split(name):
         piece = _FORM_WORDS.sub("", " " + piece).strip()
         piece = re.sub(r"\d+(?:\.\d+)?\s*(?:grams?|gr|gm|g|ml)\b|\b(?:\d+(?:\.\d+)?|cream base|base|compound(?:ed)?)\b",
                        " ", piece, flags=re.I)
-        piece = " ".join(piece.split()).strip(" -,.%")
+        piece = _through_last_drug(" ".join(piece.split()).strip(" -,.%"))
         if piece:
             names.append(piece)
     return "/".join(names)

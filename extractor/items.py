@@ -55,12 +55,12 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
     retrospective = bool(retro_prefix) or dos is not None or "retrospective" in heading.lower()
 
     generics = drugs.generic_names(request)
-    category = classify.categorise(request, has_drug=bool(generics))
-    is_drug = category is Category.medication
-    if is_drug:
-        treatment = drugs.drug_name(classify.drug_request(request)) or request
-    else:
-        treatment = classify.service_name(request, category)
+    treatment = classify.treatment(request, has_drug=bool(generics))
+    is_drug = treatment.category is Category.medication
+    if not treatment.certain:
+        warnings.append(ExtractionWarning(
+            code="treatment_uncertain", item=index,
+            message=f"item {index + 1}: no known service or drug in the request; treatment kept as {treatment.name!r}"))
 
     ca = _citations(clean, block.claims_administrator)
     reviewer = _citations(clean, block.reviewer)
@@ -81,8 +81,8 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
         original_request=original,
         retrospective=retrospective,
         date_of_service=date_of_service,
-        treatment=treatment,
-        category=category,
+        treatment=treatment.name,
+        category=treatment.category,
         generic_name="/".join(generics) if is_drug and generics else None,
         strength=drugs.strength(request) if is_drug else None,
         quantity=drugs.quantity(request),

@@ -21,7 +21,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_contains_examples_prompts_and_types(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"extractor/examples/CM16-0230548.pdf", "extractor/prompts/README.md", "extractor/py.typed"} <= names
+    assert {"extractor/examples/CM16-0230548.pdf", "extractor/prompts/README.md", "extractor/py.typed",
+            "extractor/data/services.csv"} <= names
     assert any(n.startswith("imr_extract-") and n.endswith("entry_points.txt") for n in names)
 
 

@@ -76,4 +76,6 @@ def test_model_backends_score_at_least_the_offline_backend(paths: list, tmp_path
         figures = score(records)
         worse = {k: (round(figures[k], 3), round(v, 3)) for k, v in offline.items() if figures[k] < v}
         assert not worse, f"{backend} below offline on (backend, offline): {worse}"
-    assert score(records)["category"] == 1.0 and offline["category"] < 1.0  # the comparison can tell them apart
+    worse_record = records[0].model_copy(deep=True)  # the comparison can tell a worse backend apart
+    worse_record.items[0].category = "other" if worse_record.items[0].category != "other" else "medication"  # type: ignore[assignment]
+    assert score([worse_record, *records[1:]])["category"] < score(records)["category"]
