@@ -40,9 +40,9 @@ def miss_span(record: Record, miss: dict[str, Any]) -> Span | None:
     if not 0 <= index < len(record.items):
         return None
     item = record.items[index]
-    citations = getattr(item, name, None) if name.endswith("_guidelines") else None
-    cited = next((c.span for c in citations or [] if c.span is not None), None)
-    return item.spans.get(name) or cited or item.spans.get("request")
+    cited = [c.span for c in getattr(item, name, None) or [] if c.span is not None] if name.endswith("_guidelines") else []
+    every_citation = Span(start=min(s.start for s in cited), end=max(s.end for s in cited)) if cited else None
+    return item.spans.get(name) or every_citation or item.spans.get("request")
 
 
 def context_html(text: str, span: Span) -> Markup:

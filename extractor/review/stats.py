@@ -47,7 +47,9 @@ class Stats:
 
     @property
     def share_letters_flagged(self) -> float:
-        return self.letters_flagged / self.letters if self.letters else 0.0
+        """Of the letters that gave a record (error records have nothing to review)."""
+        extracted = self.letters - self.errors
+        return self.letters_flagged / extracted if extracted else 0.0
 
     @property
     def share_items_flagged(self) -> float:
