@@ -206,7 +206,9 @@ def test_review_command_reads_jsonl_and_parquet(records: list[Record], tmp_path:
         out = tmp_path / f"site{suffix}"
         result = runner.invoke(app, ["review", str(path), "-o", str(out)])
         assert result.exit_code == 0, result.output
-        assert (out / "index.html").is_file() and (out / "letters" / "hostile.html").is_file()
+        hostile = (out / "letters" / "hostile.html").read_text(encoding="utf-8")
+        assert ('data-field="items[0].rationale"' in hostile) == (suffix == ".jsonl")
+        assert ("No field of this record has a span" in hostile) == (suffix == ".parquet")
 
 
 def test_bad_records_are_a_clear_error(tmp_path: Path) -> None:

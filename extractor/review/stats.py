@@ -24,7 +24,11 @@ class RateRow:
 
     @property
     def rate(self) -> float:
-        return self.overturned / self.items if self.items else 0.0
+        return _share(self.overturned, self.items)
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
 
 
 @dataclass
@@ -43,17 +47,16 @@ class Stats:
 
     @property
     def overturn_rate(self) -> float:
-        return self.overturned / self.items if self.items else 0.0
+        return _share(self.overturned, self.items)
 
     @property
     def share_letters_flagged(self) -> float:
         """Of the letters that gave a record (error records have nothing to review)."""
-        extracted = self.letters - self.errors
-        return self.letters_flagged / extracted if extracted else 0.0
+        return _share(self.letters_flagged, self.letters - self.errors)
 
     @property
     def share_items_flagged(self) -> float:
-        return self.items_flagged / self.items if self.items else 0.0
+        return _share(self.items_flagged, self.items)
 
 
 def _category(_: Record, item: Item) -> Iterable[str]:
