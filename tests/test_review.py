@@ -250,3 +250,12 @@ def test_eval_command_writes_the_report_page(tmp_path: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert html.count('class="miss"') == 1 and "<mark>MRI of neck and right hand without contrast</mark>" in html
+
+
+def test_rate_chart_keeps_groups_whose_labels_are_cut_alike() -> None:
+    from extractor.review.charts import rate_chart
+    from extractor.review.stats import RateRow
+
+    long = "Preventive Medicine, Occupational Medicine"
+    svg = rate_chart("t", [RateRow(long, 70, 9), RateRow(long + ", Public Health", 8, 2)])
+    assert 'id="ytick_2"' in svg and "2/8" in svg and "9/70" in svg

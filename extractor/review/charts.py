@@ -31,7 +31,9 @@ def rate_chart(title: str, rows: Sequence[RateRow], *, top: int = 12) -> Markup:
     """Horizontal bars: overturn rate of the ``top`` groups with the most items, items counted on each bar."""
     shown = list(rows[:top])[::-1]
     fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(shown) + 0.9))
-    bars = ax.barh([r.key[:40] for r in shown], [r.rate * 100 for r in shown], color=_OVERTURNED)
+    # Positions, not category names: two long keys cut to the same label must stay two bars.
+    bars = ax.barh(range(len(shown)), [r.rate * 100 for r in shown], color=_OVERTURNED)
+    ax.set_yticks(range(len(shown)), labels=[r.key if len(r.key) <= 40 else r.key[:39] + "…" for r in shown])
     ax.bar_label(bars, labels=[f"{r.overturned}/{r.items}" for r in shown], padding=3, fontsize=8)
     ax.set_xlim(0, 110)
     ax.set_xlabel("overturned, % of items")
