@@ -144,6 +144,7 @@ def eval_command(
     gold: Annotated[Path, typer.Option("--gold", help="Folder of gold files: <document_id>.json.")],
     backend: BackendOption = None,
     report_json: Annotated[Path | None, typer.Option("--report-json", help="Also write the full report as JSON.")] = None,
+    report_html: Annotated[Path | None, typer.Option("--report-html", help="Also write the report as a page, every miss beside the letter's text.")] = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -171,6 +172,11 @@ def eval_command(
     if report_json:
         report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
         err.print(f"report written to {report_json}")
+    if report_html:
+        from .review.evalpage import write_eval_report
+
+        write_eval_report(report, records, report_html)
+        err.print(f"report page written to {report_html}")
 
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record]) -> list[Record]:
@@ -198,6 +204,40 @@ def cache_clear_command() -> None:
 
     removed = clear_cache(_settings())
     typer.echo(f"removed {removed} cached answer(s)")
+
+
+def _load_records(path: Path) -> list[Record]:
+    from .review import load_records
+
+    try:
+        return load_records(path)
+    except ImrExtractError as e:
+        _fail(str(e))
+
+
+@app.command()
+def review(
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the site (index.html, dashboard.html, letters/).")] = Path("review"),
+) -> None:
+    """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard."""
+    from .review import build_site
+
+    loaded = _load_records(records)
+    marked = build_site(loaded, output)
+    fields = sum(m["fields"] for m in marked.values())
+    shown = sum(m["marked"] for m in marked.values())
+    err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
+
+
+@app.command()
+def stats(
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+) -> None:
+    """Overturn rates by category, drug, guideline source and reviewer specialty; decisions by month; review load."""
+    from .review import compute_stats, print_stats
+
+    print_stats(compute_stats(_load_records(records)), Console())
 
 
 @app.command()

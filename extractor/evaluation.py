@@ -73,6 +73,14 @@ class _Scores:
     fields: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     diagnoses_f1: list[float] = field(default_factory=list)
     reasons_f1: list[float] = field(default_factory=list)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, name: str, ok: bool, document_id: str, gold: Any, predicted: Any, **where: int | None) -> None:
+        """Count one field; a miss keeps both values and where it is (item indices) for the report."""
+        self.fields[name].add(ok, document_id)
+        if not ok:
+            self.misses.append({"document_id": document_id, "field": name, "gold": gold, "predicted": predicted}
+                               | where)
 
     def summary(self) -> dict[str, Any]:
         correct = sum(t.correct for t in self.fields.values())
@@ -127,15 +135,20 @@ def find_letter(letters_dir: str | Path, document_id: str) -> Path | None:
 
 @dataclass
 class EvalReport:
-    """The scores, as the JSON report and the printed table show them."""
+    """The scores, as the JSON report and the printed table show them.
+
+    ``misses`` has one entry per field missed (and per item found on one side only): the document,
+    the field, the gold and predicted values, and the predicted and gold item indices for item fields."""
 
     summary: dict[str, Any]
     fields: dict[str, dict[str, Any]]
     layouts: dict[str, dict[str, Any]]
     documents: dict[str, dict[str, Any]]
+    misses: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary, "fields": self.fields, "layouts": self.layouts, "documents": self.documents}
+        return {"summary": self.summary, "fields": self.fields, "layouts": self.layouts, "documents": self.documents,
+                "misses": self.misses}
 
 
 def evaluate(
@@ -171,7 +184,8 @@ def score(predictions: dict[str, Record | None], gold: dict[str, dict[str, Any]]
     fields = {name: _tally_dict(t) for name, t in sorted(overall.fields.items())}
     layouts = {name: s.summary() | {"fields": {n: _tally_dict(t) for n, t in sorted(s.fields.items())}}
                for name, s in sorted(by_layout.items())}
-    return EvalReport(summary=overall.summary(), fields=fields, layouts=layouts, documents=documents)
+    return EvalReport(summary=overall.summary(), fields=fields, layouts=layouts, documents=documents,
+                      misses=overall.misses)
 
 
 def _tally_dict(t: Tally) -> dict[str, Any]:
@@ -185,11 +199,12 @@ def _score_document(s: _Scores, doc_id: str, pred: dict[str, Any] | None, gold: 
     if pred is None:
         s.errors += 1
         for name in _letter_field_names(gold):
-            s.fields[name].add(False, doc_id)
+            s.add(name, False, doc_id, gold.get(name), None)
         return {"predicted_items": 0, "aligned_items": 0}
     reference = parse_date(gold.get("decision_date"))
     for name in _letter_field_names(gold):
-        s.fields[name].add(_letter_field_ok(name, pred.get(name), gold.get(name), reference), doc_id)
+        s.add(name, _letter_field_ok(name, pred.get(name), gold.get(name), reference), doc_id, gold.get(name),
+              pred.get(name))
     if "diagnoses" in gold:
         s.diagnoses_f1.append(_fuzzy_f1(pred.get("diagnoses") or [], gold.get("diagnoses") or []))
     pred_items = list(pred.get("items") or [])
@@ -200,10 +215,27 @@ def _score_document(s: _Scores, doc_id: str, pred: dict[str, Any] | None, gold: 
         p, g = pred_items[p_i], gold_items[g_i]
         s.decisions.add(_norm(p.get("decision")) == _norm(g.get("decision")), doc_id)
         for name, ok in _item_field_results(p, g, reference):
-            s.fields[name].add(ok, doc_id)
+            base = name.partition(".")[0]
+            s.add(name, ok, doc_id, g.get(base), _without_spans(p.get(base)), item=p_i, gold_item=g_i)
         if "reasons" in g:
             s.reasons_f1.append(_set_f1(set(p.get("reasons") or []), set(g.get("reasons") or [])))
+    paired_p, paired_g = {i for i, _ in pairs}, {j for _, j in pairs}
+    for g_i, g in enumerate(gold_items):
+        if g_i not in paired_g:
+            s.misses.append({"document_id": doc_id, "field": "item", "gold": g.get("request"), "predicted": None,
+                             "item": None, "gold_item": g_i})
+    for p_i, p in enumerate(pred_items):
+        if p_i not in paired_p:
+            s.misses.append({"document_id": doc_id, "field": "item", "gold": None, "predicted": p.get("request"),
+                             "item": p_i, "gold_item": None})
     return {"predicted_items": len(pred_items), "aligned_items": len(pairs)}
+
+
+def _without_spans(value: Any) -> Any:
+    """A citation list as the gold has it (spans are the record's, not the contract's)."""
+    if isinstance(value, list):
+        return [{k: v for k, v in c.items() if k != "span"} if isinstance(c, dict) else c for c in value]
+    return value
 
 
 def _letter_field_names(gold: dict[str, Any]) -> list[str]:
