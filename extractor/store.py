@@ -100,12 +100,14 @@ class DuckDbSink:
         self._pending: dict[str, tuple[Record, dt.datetime]] = {}
         self._last_flush = time.monotonic()
         self._con = _connect(self._path)
+        self._con.begin()
         for name, schema in SCHEMAS.items():
             self._con.register("empty", schema.empty_table())
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
         self._con.unregister("empty")
         for name, sql in VIEWS.items():
             self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        self._con.commit()
         self._stored = {row[0] for row in self._con.execute("SELECT source_path FROM letters").fetchall()}
 
     def write(self, record: Record) -> None:
