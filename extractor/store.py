@@ -43,13 +43,13 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("source_path", pa.string()), ("item_index", pa.int32()), ("request", pa.string()),
         ("original_request", pa.string()), ("retrospective", pa.bool_()), ("date_of_service", pa.date32()),
         ("treatment", pa.string()), ("category", pa.string()), ("generic_name", pa.string()),
-        ("strength", pa.string()), ("quantity", pa.int32()), ("decision", pa.string()), ("rationale", pa.string()),
+        ("strength", pa.string()), ("quantity", pa.int64()), ("decision", pa.string()), ("rationale", pa.string()),
         ("reasons", _STRINGS), ("needs_review", pa.bool_()), ("review_reasons", _STRINGS),
         ("sources", pa.map_(pa.string(), pa.string())),
     ]),
     "citations": pa.schema([
         ("source_path", pa.string()), ("item_index", pa.int32()), ("role", pa.string()), ("position", pa.int32()),
-        ("source", pa.string()), ("guideline", pa.string()), ("topic", pa.string()), ("pages", pa.list_(pa.int32())),
+        ("source", pa.string()), ("guideline", pa.string()), ("topic", pa.string()), ("pages", pa.list_(pa.int64())),
     ]),
     "diagnoses": pa.schema([("source_path", pa.string()), ("position", pa.int32()), ("diagnosis", pa.string())]),
     "warnings": pa.schema([

@@ -36,9 +36,9 @@ def _counts(store: Path) -> dict[str, int]:
         return {name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in SCHEMAS}  # type: ignore[index]
 
 
-def _query(store: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+def _query(store: Path, sql: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
     with duckdb.connect(str(store), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params).fetchall()
 
 
 def test_tables_hold_what_the_jsonl_holds_and_views_add_up(tmp_path: Path) -> None:
@@ -77,10 +77,10 @@ def test_rerun_adds_no_rows_and_changed_content_replaces(tmp_path: Path) -> None
 
     shutil.copy(LETTERS / "imr-002.txt", letter)  # same path, other content
     _extract(letter, "-o", store)
-    rows = _query(store, f"SELECT source_sha256, case_number FROM letters WHERE source_path = '{letter}'")
+    rows = _query(store, "SELECT source_sha256, case_number FROM letters WHERE source_path = ?", str(letter))
     new = next(extract_many([letter]))
     assert rows == [(new.provenance.source_sha256, new.case_number)]
-    assert _query(store, f"SELECT count(*) FROM items WHERE source_path = '{letter}'")[0][0] == len(new.items)
+    assert _query(store, "SELECT count(*) FROM items WHERE source_path = ?", str(letter))[0][0] == len(new.items)
     assert _counts(store)["letters"] == before["letters"]
 
 
@@ -92,7 +92,7 @@ def test_resume_skips_unchanged_letters_and_redoes_changed_ones(tmp_path: Path) 
     shutil.copy(LETTERS / "imr-002.txt", letter)
     output = _extract(letter, *FEW, "--resume", "-o", store)
     assert f"{len(FEW)} letter(s) extracted" in output and "1 already done" in output
-    assert _query(store, f"SELECT case_number FROM letters WHERE source_path = '{letter}'") == [
+    assert _query(store, "SELECT case_number FROM letters WHERE source_path = ?", str(letter)) == [
         (next(extract_many([letter])).case_number,)]
 
 
@@ -101,14 +101,14 @@ def test_error_records_are_stored_with_their_error_and_resumed(tmp_path: Path, b
     _extract(FEW[1], bad_inputs["empty"], "-o", store)
     rows = _query(store, "SELECT source_path, error_type, error_message FROM letters WHERE error_type IS NOT NULL")
     assert rows == [(str(bad_inputs["empty"]), "UnreadableFileError", "file is empty")]
-    assert _query(store, f"SELECT count(*) FROM items WHERE source_path = '{bad_inputs['empty']}'")[0][0] == 0
+    assert _query(store, "SELECT count(*) FROM items WHERE source_path = ?", str(bad_inputs["empty"]))[0][0] == 0
     model_failure = next(extract_many([FEW[2]])).model_copy(
         update={"items": [], "error": ErrorInfo(type="ModelError", message="the endpoint failed")})
     sink = DuckDbSink(store, resume=True)
     sink.write(model_failure)
     assert set(sink.completed()) == {str(FEW[1])}
     sink.close()
-    assert _query(store, f"SELECT error_type FROM letters WHERE source_path = '{FEW[2]}'") == [("ModelError",)]
+    assert _query(store, "SELECT error_type FROM letters WHERE source_path = ?", str(FEW[2])) == [("ModelError",)]
     assert "1 already done" in _extract(FEW[1], bad_inputs["empty"], "--resume", "-o", store)
     assert _counts(store)["letters"] == 3
 
