@@ -54,9 +54,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--copies", type=int, default=20)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_store_") as out:
+        report(args, Path(out))
+
+
+def report(args: argparse.Namespace, out: Path) -> None:
     pdfs = sorted(args.pdf_dir.glob("*.pdf"))
     extract(pdfs[0])  # loads the drug lexicon before timing
-    out = Path(tempfile.mkdtemp(prefix="bench_store_"))
     store, jsonl = out / "records.duckdb", out / "records.jsonl"
 
     print(f"letters: {len(pdfs)} PDFs from {args.pdf_dir}; offline extraction end to end")
