@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from contextlib import closing
@@ -65,10 +66,10 @@ def _announce_backend(settings: Settings) -> str:
 @app.command()
 def extract(
     paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, or .parquet (a row per item).")] = Path("records.jsonl"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, .parquet (a row per item) or .duckdb (tables and views).")] = Path("records.jsonl"),
     examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
     backend: BackendOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl output; append the rest.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl or .duckdb output; append the rest.")] = False,
     max_file_mb: Annotated[float | None, typer.Option(help="Largest letter file accepted, in MB.")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes to spread the batch over (IMR_WORKERS).")] = None,
     base_url: BaseUrlOption = None,
@@ -90,8 +91,8 @@ def extract(
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
     chosen = _announce_backend(settings)
-    skip = done_documents(output) if resume else set()
-    todo = [p for p in letter_paths if p.stem not in skip]
+    skip = _already_done(output, letter_paths) if resume else set()
+    todo = [p for p in letter_paths if p not in skip]
     ok = failed = items = 0
     spent = _run_summary(chosen)
     try:
@@ -122,6 +123,22 @@ def extract(
         raise typer.Exit(EXIT_NOTHING_EXTRACTED)
     if failed:
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _already_done(output: Path, paths: list[Path]) -> set[Path]:
+    """What --resume skips: letters in a .duckdb store with the same SHA-256, or in a .jsonl output by document id."""
+    if output.suffix.lower() != ".duckdb":
+        done = done_documents(output)
+        return {p for p in paths if p.stem in done}
+    from .store import DuckDbSink
+
+    try:
+        with closing(DuckDbSink(output)) as store:
+            stored = store.completed()
+    except ImrExtractError as e:
+        _fail(str(e))
+    return {p for p in paths if str(p) in stored and p.is_file()
+            and hashlib.sha256(p.read_bytes()).hexdigest() == stored[str(p)]}
 
 
 def _run_summary(backend: str) -> Any:

@@ -102,7 +102,7 @@ class ParquetSink:
 
 
 def open_sink(path: str | Path, *, append: bool = False) -> Sink:
-    """A sink for the output file's type: ``.jsonl`` or ``.parquet``."""
+    """A sink for the output file's type: ``.jsonl``, ``.parquet`` or ``.duckdb``."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
@@ -111,7 +111,11 @@ def open_sink(path: str | Path, *, append: bool = False) -> Sink:
         if append:
             raise ConfigurationError("--resume works with .jsonl output only")
         return ParquetSink(p)
-    raise ConfigurationError(f"{p}: output must end in .jsonl or .parquet")
+    if suffix == ".duckdb":
+        from .store import DuckDbSink
+
+        return DuckDbSink(p, resume=append)
+    raise ConfigurationError(f"{p}: output must end in .jsonl, .parquet or .duckdb")
 
 
 def done_documents(path: str | Path) -> set[str]:
