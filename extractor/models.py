@@ -125,6 +125,7 @@ class Usage(_Model):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
+    longest_answer: int = Field(default=0, description="Completion tokens of the longest single answer.")
     cost_usd: float | None = None
 
 

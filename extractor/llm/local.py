@@ -10,7 +10,9 @@ even from a very small model. ``imr-extract serve-local`` and the live tests bot
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import signal
 import socket
 import subprocess
 import sys
@@ -79,7 +81,8 @@ def local_server(model: Path | None = None, *, port: int | None = None, context:
         raise ConfigurationError(f"{gguf}: no such model file (a .gguf file is needed)")
     port = port or free_port()
     out = log.open("ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(server_command(gguf, port, context=context), stdout=out, stderr=out)
+    process = subprocess.Popen(server_command(gguf, port, context=context), stdout=out, stderr=out,
+                               preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     server = LocalServer(f"http://127.0.0.1:{port}/v1", MODEL_ALIAS, context, process)
     try:
         _wait_ready(server, ready_timeout)
@@ -93,6 +96,11 @@ def local_server(model: Path | None = None, *, port: int | None = None, context:
             process.wait()
         if log and out is not subprocess.DEVNULL:
             out.close()  # type: ignore[union-attr]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel ends the server if we are killed, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _wait_ready(server: LocalServer, timeout: float) -> None:

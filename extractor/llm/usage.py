@@ -36,7 +36,8 @@ def usage(model: str, prompt_tokens: int, completion_tokens: int, requests: int,
     """A ``Usage`` with its estimated cost (None when the model has no known price)."""
     rates = price(model, overrides)
     cost = None if rates is None else round((prompt_tokens * rates[0] + completion_tokens * rates[1]) / 1e6, 6)
-    return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, requests=requests, cost_usd=cost)
+    return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, requests=requests,
+                 longest_answer=completion_tokens, cost_usd=cost)
 
 
 def add_usage(a: Usage, b: Usage) -> Usage:
@@ -44,7 +45,7 @@ def add_usage(a: Usage, b: Usage) -> Usage:
     costs = [u.cost_usd for u in (a, b) if u.prompt_tokens or u.completion_tokens]
     cost = None if not costs or None in costs else round(sum(c for c in costs if c is not None), 6)
     return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens, completion_tokens=a.completion_tokens + b.completion_tokens,
-                 requests=a.requests + b.requests, cost_usd=cost)
+                 requests=a.requests + b.requests, longest_answer=max(a.longest_answer, b.longest_answer), cost_usd=cost)
 
 
 @dataclass

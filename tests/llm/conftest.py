@@ -31,7 +31,7 @@ SECRET_HEADERS = ["authorization", "api-key", "x-api-key", "openai-organization"
 def settings(tmp_path: Path, recording: bool) -> Settings:
     live = recording and LIVE_URL is not None
     return Settings(base_url=LIVE_URL if live else TEST_URL, api_key=LIVE_KEY if live else API_KEY, model=MODEL,
-                    cache_dir=tmp_path / "cache", max_concurrency=4)
+                    cache_dir=tmp_path / "cache", max_concurrency=4, context_tokens=128_000)
 
 
 def _scrub_request(request: Any) -> Any:

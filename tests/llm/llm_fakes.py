@@ -39,19 +39,20 @@ def gold(document_id: str) -> dict[str, object]:
 
 
 def completion(arguments: BaseModel | str, *, mode: str = "tools", prompt_tokens: int = 1500,
-               completion_tokens: int = 300, n: int = 1) -> httpx2.Response:
-    """A 200 chat completion whose tool call (or JSON content) carries ``arguments``."""
+               completion_tokens: int = 300, n: int = 1, finish: str | None = None) -> httpx2.Response:
+    """A 200 chat completion whose tool call (or JSON content) carries ``arguments``; ``finish``
+    overrides the finish reason (``length``: cut off at max_tokens)."""
     text = arguments if isinstance(arguments, str) else arguments.model_dump_json()
     if mode == "tools":
         message = {"role": "assistant", "content": None, "tool_calls": [
             {"id": f"call_fixture_{n}", "type": "function", "function": {"name": "answer", "arguments": text}}]}
-        finish = "tool_calls"
+        finish_reason = finish or "tool_calls"
     else:
         message = {"role": "assistant", "content": text}
-        finish = "stop"
+        finish_reason = finish or "stop"
     return httpx2.Response(200, json={
         "id": f"chatcmpl-fixture-{n}", "object": "chat.completion", "created": 1700000000, "model": MODEL,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     })

@@ -116,13 +116,13 @@ def test_a_category_the_request_does_not_allow_is_refused() -> None:
     assert "parser 'medication', model 'equipment'" in kept.review_reasons[0]
 
 
-def test_an_allowed_category_that_differs_is_the_models_but_flagged() -> None:
+def test_a_category_that_differs_is_flagged_and_the_parsers_kept_even_if_allowed() -> None:
     parsed = _norco(request="Home exercise kit", treatment="Home exercise kit", category="exercise_program",
                     generic_name=None, strength=None, quantity=None)
     evidence = ItemEvidence(request="Home exercise kit", claims_administrator=CA, reviewer=REVIEWER, rationale=None)
     kept = check_item(parsed, _answer(parsed, category="equipment"), evidence, index=0)
-    assert kept.category == "equipment" and kept.sources["category"] == "model"
-    assert kept.review_reasons == ["item 1: category: parser 'exercise_program', model 'equipment'; kept the model's"]
+    assert kept.category == "exercise_program" and kept.sources["category"] == "parser"
+    assert kept.review_reasons == ["item 1: category: parser 'exercise_program', model 'equipment'; kept the parser's"]
 
 
 def test_a_treatment_not_in_the_request_is_refused() -> None:

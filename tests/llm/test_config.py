@@ -49,11 +49,14 @@ def test_auto_is_hybrid_with_an_endpoint_and_offline_without() -> None:
 def test_one_factory_for_every_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", "http://wrong.example/v1")  # the SDK must not read it
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
-    for url, mode in [("http://localhost:11434/v1", "tools"), ("http://localhost:8080/v1", "json")]:
+    modes = {"tools": instructor.Mode.TOOLS, "json_schema": instructor.Mode.JSON_SCHEMA,
+             "json_object": instructor.Mode.JSON, "json": instructor.Mode.MD_JSON}
+    for mode, expected in modes.items():
+        url = "http://localhost:8080/v1"
         client = make_client(Settings(base_url=url, mode=mode))  # type: ignore[arg-type]
         assert str(client.client.base_url).rstrip("/") == url
         assert client.client.max_retries == 0 and client.client.api_key == "not-needed"
-        assert client.mode == (instructor.Mode.TOOLS if mode == "tools" else instructor.Mode.JSON)
+        assert client.mode == expected
     openai_client = make_client(Settings(api_key=API_KEY))
     assert str(openai_client.client.base_url).startswith("https://api.openai.com/v1")
     assert openai_client.client.api_key == API_KEY
