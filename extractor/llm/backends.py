@@ -93,7 +93,8 @@ class _Asker:
         self.sha256, self.clean, self.parsed, self.caller, self.cache = sha256, clean, parsed, caller, cache
         self.schema: type[Answer] = FillAnswer if backend == "hybrid" else LetterAnswer
         self.answers = Answers()
-        self.retry: set[int] = set()  # items whose answer was invalid: worth asking again, alone
+        self.retry: set[int] = set()  # items whose answer was invalid: worth asking again, with a note
+        self.replies: dict[str, Reply[Any]] = {}  # prompt digest -> reply: the same prompt is never sent twice
 
 
 
@@ -118,7 +119,6 @@ class _Asker:
             await self._ask_whole_letter()
             return
         for _ in range(self.caller.settings.max_reasks + 1):
-            self.retry.clear()
             await self._ask_items(todo)
             todo = sorted(self.retry - set(self.answers.items))
             if not todo:
@@ -135,6 +135,7 @@ class _Asker:
                 continue
             if not self.retry and not self.answers.items:
                 self.answers.parts = len(parts)
+            self.retry.clear()
             for part in parts:
                 await self._ask_part(list(part.items), part.prompt, part.max_tokens)
             return
@@ -202,6 +203,8 @@ class _Asker:
 
     async def _ask(self, prompt: Prompt, max_tokens: int) -> Reply[Any]:
         self.answers.prompt_version = prompt.version
+        if (asked := self.replies.get(prompt.digest)) is not None:
+            return asked
         key = cache_key(self.sha256, prompt, self.schema, self.caller.sampling)
         if self.cache is not None and (hit := self.cache.get(key, self.schema)) is not None:
             answer, spent = hit
@@ -211,13 +214,18 @@ class _Asker:
             if self.cache is not None and reply.answer is not None:
                 self.cache.put(key, reply.answer, reply.usage)
         self.answers.usage = add_usage(self.answers.usage, reply.usage)
+        self.replies[prompt.digest] = reply
         return reply
 
     def _prompt(self, items: Sequence[int]) -> Prompt:
+        """The request for ``items``; on a re-ask it says what was wrong with their last answer."""
+        reasons = sorted({self.answers.failed[i] for i in items if i in self.retry and i in self.answers.failed})
+        note = ("Your previous answer for these ITEMs could not be used: " + "; ".join(reasons) +
+                ". Answer again for every ITEM shown, following the schema exactly.") if reasons else None
         if self.schema is FillAnswer:
-            return fill_prompt(hybrid_excerpt(self.clean, self.parsed, items))
+            return fill_prompt(hybrid_excerpt(self.clean, self.parsed, items), note=note)
         whole = not self.parsed.items or len(items) == len(self.parsed.items)
-        return letter_prompt(self.clean.text if whole else letter_excerpt(self.clean, self.parsed, items))
+        return letter_prompt(self.clean.text if whole else letter_excerpt(self.clean, self.parsed, items), note=note)
 
     def _bound(self, items: Sequence[int]) -> int:
         """The answer's bound: ``llm`` copies requests and rationales verbatim, ``hybrid`` does not."""

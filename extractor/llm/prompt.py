@@ -62,17 +62,19 @@ def _example(version: str, backend: str) -> dict[str, object]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def letter_prompt(letter: str, version: str = PROMPT_VERSION) -> Prompt:
+def letter_prompt(letter: str, version: str = PROMPT_VERSION, *, note: str | None = None) -> Prompt:
     """``llm`` backend: the whole (clean) letter, to be read into a ``LetterAnswer``."""
-    return _prompt("llm", letter, version)
+    return _prompt("llm", letter, version, note)
 
 
-def fill_prompt(excerpt: str, version: str = PROMPT_VERSION) -> Prompt:
+def fill_prompt(excerpt: str, version: str = PROMPT_VERSION, *, note: str | None = None) -> Prompt:
     """``hybrid`` backend: the parser's excerpt (``hybrid_excerpt``), to be read into a ``FillAnswer``."""
-    return _prompt("hybrid", excerpt, version)
+    return _prompt("hybrid", excerpt, version, note)
 
 
-def _prompt(backend: str, data: str, version: str) -> Prompt:
+def _prompt(backend: str, data: str, version: str, note: str | None) -> Prompt:
+    """``note``: on a re-ask, what was wrong with the last answer (at temperature 0 the same prompt
+    would only get the same answer), after the letter, outside its markers."""
     example = _example(version, backend)
     task = _template(version, f"{backend}.txt").substitute(
         example_input=_delimit(str(example["input"])),
@@ -82,6 +84,8 @@ def _prompt(backend: str, data: str, version: str) -> Prompt:
     user = _template(version, "user.txt").substitute(
         open_marker=OPEN_MARKER, close_marker=CLOSE_MARKER, letter=_neutralise(data)
     )
+    if note:
+        user = f"{user.rstrip()}\n\n{_neutralise(note)}"
     return Prompt(version=version, messages=[{"role": "system", "content": system}, {"role": "user", "content": user}])
 
 

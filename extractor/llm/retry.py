@@ -123,7 +123,9 @@ def model_error(exc: BaseException, attempts: int, *, mode: str = "tools", max_t
     last_output = _completion_text(completion) if completion is not None else None
     prompt_tokens, completion_tokens = _spent(exc, completion)
     kind = "invalid"
-    if isinstance(exc, IncompleteOutputException):
+    # Some servers (llama-cpp-python with tool calls) say "tool_calls" even when the bound stopped them.
+    if isinstance(exc, IncompleteOutputException) or (
+            isinstance(exc, InstructorRetryException) and max_tokens and completion_tokens >= max_tokens):
         kind, what = "cut_off", f"the answer was cut off at max_tokens={max_tokens} (finish_reason: length)"
     elif isinstance(cause, openai.APIStatusError) and rejected_mode(cause):
         kind = "mode"

@@ -168,3 +168,21 @@ def test_salvage_keeps_each_valid_item_of_an_invalid_answer() -> None:
     assert found is not None and found.fields == {"diagnoses": ["a"]}
     assert [i.item for i in found.items] == [1] and found.errors[0].startswith("items[1]: treatment")  # type: ignore[attr-defined]
     assert salvage("no json here", FillAnswer) is None
+
+
+def test_an_answer_that_used_its_whole_bound_is_cut_off_whatever_the_server_says(settings: Settings) -> None:
+    bound = answer_tokens(1)
+    replies = [completion('{"items": [{"item": 1, "treatment": "Norco Norco Norco', completion_tokens=bound)]
+    record = extract(letter_path("syn-b-01"), backend="hybrid", transport=scripted(replies * 2),
+                     settings=settings.model_copy(update={"max_tokens": bound}))
+    assert any("cut off at max_tokens=" in r for r in record.items[0].review_reasons)
+
+
+def test_a_re_ask_says_what_was_wrong_and_the_same_prompt_is_never_sent_twice(settings: Settings) -> None:
+    seen: list[httpx2.Request] = []
+    bad = completion('{"items": [{"item": 1}]}')
+    record = extract(letter_path("syn-b-05"), backend="hybrid", transport=scripted([bad, bad], seen),
+                     settings=settings.model_copy(update={"max_reasks": 3}))
+    first, second = (b["messages"][1]["content"] for b in _bodies(seen))  # type: ignore[index]
+    assert "could not be used" not in first and "Your previous answer for these ITEMs could not be used" in second
+    assert len(seen) == 2 and record.ok and all(i.needs_review for i in record.items)

@@ -33,7 +33,7 @@ def local_settings(tmp_path: Path, recording: bool, request: pytest.FixtureReque
 
 
 def _exchanges(vcr: object) -> list[tuple[dict[str, object], dict[str, object]]]:
-    return [(json.loads(request.body), json.loads(response["content"]))
+    return [(json.loads(request.body), json.loads(response["body"]["string"]))
             for request, response in zip(vcr.requests, vcr.responses, strict=True)]  # type: ignore[attr-defined]
 
 

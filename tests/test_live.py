@@ -1,0 +1,75 @@
+"""The live tier: the command line against the REAL local model server (llama-cpp-python with
+SmolLM2-135M from the ``local`` extra, started by the ``local_model_server`` fixture), as a user
+runs it, on the two seed letters and the longest real letter in evals/. CI runs it. A 135M model
+is weak: these assert the plumbing, never what it answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from extractor.llm.budget import answer_tokens
+from extractor.llm.local import LocalServer
+from extractor.pipeline import extract
+
+ROOT = Path(__file__).resolve().parent.parent
+LETTERS = ["imr-000.txt", "imr-002.txt", "CM16-0248698.pdf"]  # the seeds and the longest (21 items)
+LONGEST = "CM16-0248698"
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    letters, gold = tmp_path_factory.mktemp("letters"), tmp_path_factory.mktemp("gold")
+    for name in LETTERS:
+        (letters / name).symlink_to(ROOT / "evals" / "letters" / name)
+        stem = name.rsplit(".", 1)[0]
+        (gold / f"{stem}.json").symlink_to(ROOT / "evals" / "gold" / f"{stem}.json")
+    return letters, gold
+
+
+def _cli(args: list[str], server: LocalServer, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **server.environment, "IMR_MAX_CONCURRENCY": "1", "IMR_CACHE_DIR": str(cache),
+           "IMR_MAX_REASKS": "0", "IMR_LETTER_TIMEOUT": "60"}  # bounded: CI's machine has 2 cores
+    return subprocess.run([sys.executable, "-c", "from extractor.cli import main; main()", *args], env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.parametrize("backend", ["hybrid", "llm"])
+def test_extract_and_eval_against_the_real_local_model(backend: str, local_model_server: LocalServer,
+                                                       folders: tuple[Path, Path], tmp_path: Path) -> None:
+    letters, gold = folders
+    out = tmp_path / "records.jsonl"
+    done = _cli(["extract", str(letters), "-o", str(out), "--backend", backend], local_model_server, tmp_path / "cache")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    records = {r["document_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert sorted(records) == sorted(name.rsplit(".", 1)[0] for name in LETTERS)
+    for name in LETTERS:
+        offline = extract(letters / name, backend="offline")
+        record = records[offline.document_id]
+        assert record["error"] is None
+        assert [i["request"] for i in record["items"]] == [i.request for i in offline.items]  # every item, in order
+        provenance, usage = record["provenance"], record["provenance"]["usage"]
+        assert provenance["backend"] == backend and provenance["model"] == local_model_server.model
+        assert provenance["prompt_version"] == "v1"
+        assert usage["requests"] >= 1 and usage["prompt_tokens"] > 0
+        blocks = " ".join(i.request + " " + i.rationale for i in offline.items)
+        bound = answer_tokens(len(offline.items), blocks if backend == "llm" else "")
+        assert 0 < usage["longest_answer"] <= bound  # no answer past the largest bound any part was given
+        for item, parsed in zip(record["items"], offline.items, strict=True):  # what the parser reads best stays
+            assert (item["decision"], item["strength"], item["quantity"]) == (parsed.decision, parsed.strength,
+                                                                              parsed.quantity)
+            assert set(item["sources"]) >= {"treatment", "category", "decision"}
+    assert any(w["code"] == "split" for w in records[LONGEST]["warnings"])
+    report = tmp_path / "report.json"
+    done = _cli(["eval", "--letters", str(letters), "--gold", str(gold), "--backend", backend, "--report-json",
+                 str(report)], local_model_server, tmp_path / "cache")
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["documents"] == 3 and summary["item_recall"] == 1.0 and summary["decision_accuracy"] == 1.0
