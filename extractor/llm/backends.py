@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from ..models import Citation, ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
+from ..models import ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
 from ..parse import ParsedLetter, parse_letter
 from ..pipeline import clean_letter, package_version
 from ..read import LetterText
@@ -40,7 +40,7 @@ from .check import JUDGEMENT_FIELDS, check_item, item_evidence
 from .client import ModelCaller, Reply
 from .ground import Grounder, locate
 from .prompt import Prompt, fill_prompt, hybrid_excerpt, letter_excerpt, letter_prompt
-from .schema import Answer, AnswerCitation, FillAnswer, FilledItem, LetterAnswer, LetterItem, salvage
+from .schema import Answer, FillAnswer, FilledItem, LetterAnswer, LetterItem, salvage
 from .usage import add_usage
 
 SAME_REQUEST = 80.0  # rapidfuzz ratio above which two requests name the same item
@@ -95,8 +95,6 @@ class _Asker:
         self.answers = Answers()
         self.retry: set[int] = set()  # items whose answer was invalid: worth asking again, with a note
         self.replies: dict[str, Reply[Any]] = {}  # prompt digest -> reply: the same prompt is never sent twice
-
-
 
     async def run(self) -> Answers:
         """Every answer the letter's model time allows (``letter_timeout``); the rest are failures."""
@@ -253,15 +251,11 @@ def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, 
                                   "parser"))
             continue
         proposed = {name: getattr(answer, name) for name in JUDGEMENT_FIELDS}
-        for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
-            proposed[name] = [_citation(c) for c in proposed[name]]
-        checked = check_item(item, proposed, evidence[i], index=i)
+        locator = Grounder(clean)  # spans only: the check says what is wrong with a citation
         for name, region in (("claims_administrator_guidelines", blocks[i].claims_administrator),
                              ("reviewer_guidelines", blocks[i].reviewer)):
-            if checked.sources.get(name) == "model":  # the model's own citations: find them in the letter
-                cited = [g.citation(name.replace("_", " "), AnswerCitation(**c.model_dump(exclude={"span"})), item=i,
-                                    region=region) for c in getattr(checked, name)]
-                checked = checked.model_copy(update={name: cited})
+            proposed[name] = [locator.citation(name, c, item=i, region=region) for c in proposed[name]]
+        checked = check_item(item, proposed, evidence[i], index=i)
         items.append(checked)
     for extra in answers.extra:
         g.review.setdefault(None, []).append(
@@ -331,10 +325,6 @@ def _flagged(item: Item, reason: str, source: FieldSource) -> Item:
         "needs_review": True, "review_reasons": [*item.review_reasons, reason],
         "sources": {name: source for name in JUDGEMENT_FIELDS},
     })
-
-
-def _citation(c: AnswerCitation) -> Citation:
-    return Citation(source=c.source, guideline=c.guideline, topic=c.topic, pages=c.pages)
 
 
 def _compare_header(name: str, parser: Any, model: Any, g: Grounder, *, keep_model: bool = False) -> FieldSource:

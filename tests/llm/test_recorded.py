@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from llm_fakes import TEST_URL, letter_path
 
-from extractor.llm.local import MODEL_ALIAS, LOCAL_CONTEXT
+from extractor.llm.local import LOCAL_CONTEXT, MODEL_ALIAS
 from extractor.models import Record
 from extractor.pipeline import extract
 from extractor.settings import Settings
@@ -24,11 +24,16 @@ LAYOUTS = {"A": "CM17-0009840", "B": "syn-b-05", "C": "syn-c-03"}
 PARSER_WINS = ("decision", "strength", "quantity", "claims_administrator_guidelines", "reviewer_guidelines")
 
 
+@pytest.fixture(scope="module")
+def server_url(record_mode: str, request: pytest.FixtureRequest) -> str:
+    """The live server's URL when recording (started before any cassette opens), else a dummy one."""
+    return str(request.getfixturevalue("local_model_server").url) if record_mode != "none" else TEST_URL
+
+
 @pytest.fixture
-def local_settings(tmp_path: Path, recording: bool, request: pytest.FixtureRequest) -> Settings:
+def local_settings(tmp_path: Path, server_url: str) -> Settings:
     """The same settings recording and replaying (the request bodies must match), no time limits."""
-    url = request.getfixturevalue("local_model_server").url if recording else TEST_URL
-    return Settings(base_url=url, model=MODEL_ALIAS, mode="tools", context_tokens=LOCAL_CONTEXT, no_cache=True,
+    return Settings(base_url=server_url, model=MODEL_ALIAS, mode="tools", context_tokens=LOCAL_CONTEXT, no_cache=True,
                     max_concurrency=1, timeout=900, letter_timeout=None, cache_dir=tmp_path / "cache")
 
 

@@ -1,0 +1,71 @@
+"""Progress for people: a live bar on a terminal (letters/s, ETA, failures, letters to review),
+plain lines now and then when the output is a file or a pipe, nothing with ``--quiet``; and one
+summary line at the end in every case but quiet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from .models import Record
+
+PLAIN_EVERY_SECONDS = 10.0  # a plain line at most this often, so a log of 100,000 letters stays readable
+
+
+class RunProgress:
+    """Counts records as they are written and shows how the run goes."""
+
+    def __init__(self, total: int, *, console: Console, label: str = "extracting", quiet: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.console, self.label, self.quiet, self._clock = total, console, label, quiet, clock
+        self.done = self.failed = self.flagged = self.items = 0
+        self._started = clock()
+        self._last_line = self._started
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RunProgress:
+        if not self.quiet and self.console.is_terminal:
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[counts]}"), console=self.console, transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total, rate="", counts="")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(kind, error, trace)
+
+    @property
+    def rate(self) -> float:
+        elapsed = self._clock() - self._started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def counts(self) -> str:
+        return f"{self.failed} failed, {self.flagged} to review"
+
+    def add(self, record: Record) -> None:
+        """One more record written."""
+        self.done += 1
+        self.failed += not record.ok
+        self.flagged += record.needs_review
+        self.items += len(record.items)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, advance=1, rate=f"{self.rate:.1f} letters/s", counts=self.counts())
+        elif not self.quiet and (self._clock() - self._last_line >= PLAIN_EVERY_SECONDS or self.done == self.total):
+            self._last_line = self._clock()
+            left = (self.total - self.done) / self.rate if self.rate else 0.0
+            self.console.print(f"{self.label}: {self.done}/{self.total} letters, {self.rate:.1f} letters/s, "
+                               f"about {left:.0f} s left; {self.counts()}", highlight=False)
+
+    def summary(self) -> str:
+        """The run in one line."""
+        seconds = self._clock() - self._started
+        return (f"{self.done} letter(s) in {seconds:.1f} s ({self.rate:.1f} letters/s), {self.items} item(s); "
+                f"{self.counts()}")

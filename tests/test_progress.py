@@ -1,0 +1,57 @@
+"""Progress for people: plain lines off a terminal, at most every few seconds, nothing when quiet,
+counts of failures and letters to review, and a one-line summary."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from extractor.models import ErrorInfo, Provenance, Record
+from extractor.progress import PLAIN_EVERY_SECONDS, RunProgress
+
+
+def _record(*, failed: bool = False, flagged: bool = False) -> Record:
+    return Record(document_id="x", provenance=Provenance(backend="offline", package_version="0"),
+                  error=ErrorInfo(type="UnreadableFileError", message="empty") if failed else None,
+                  needs_review=flagged)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_lines_when_not_a_terminal_at_most_every_few_seconds_and_at_the_end() -> None:
+    out, clock = io.StringIO(), _Clock()
+    console = Console(file=out, force_terminal=False, width=200)
+    with RunProgress(4, console=console, clock=clock) as progress:
+        for record in (_record(), _record(failed=True), _record(flagged=True), _record()):
+            clock.now += PLAIN_EVERY_SECONDS / 2 + 0.1
+            progress.add(record)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[-1].startswith("extracting: 4/4 letters")
+    assert "1 failed, 1 to review" in lines[-1] and "letters/s" in lines[-1]
+    assert progress.summary().startswith("4 letter(s) in ") and "1 failed, 1 to review" in progress.summary()
+
+
+def test_quiet_prints_nothing() -> None:
+    out = io.StringIO()
+    with RunProgress(2, console=Console(file=out, force_terminal=False), quiet=True) as progress:
+        progress.add(_record())
+        progress.add(_record())
+    assert out.getvalue() == "" and progress.done == 2
+
+
+def test_a_terminal_gets_a_live_bar_with_the_counts() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200)
+    with RunProgress(2, console=console) as progress:
+        progress.add(_record(flagged=True))
+        console.file.flush()
+        assert progress._bar is not None
+        task = progress._bar.tasks[0]
+        assert task.completed == 1 and task.fields["counts"] == "0 failed, 1 to review"
