@@ -58,10 +58,10 @@ def test_extract_and_eval_against_the_real_local_model(backend: str, local_model
         provenance, usage = record["provenance"], record["provenance"]["usage"]
         assert provenance["backend"] == backend and provenance["model"] == local_model_server.model
         assert provenance["prompt_version"] == "v1"
-        assert usage["requests"] >= 1 and usage["prompt_tokens"] > 0
+        assert usage["requests"] >= 1  # counted even where the letter's time ran out mid-request
         blocks = " ".join(i.request + " " + i.rationale for i in offline.items)
         bound = answer_tokens(len(offline.items), blocks if backend == "llm" else "")
-        assert 0 < usage["longest_answer"] <= bound  # no answer past the largest bound any part was given
+        assert usage["longest_answer"] <= bound  # no answer past the largest bound any part was given
         for item, parsed in zip(record["items"], offline.items, strict=True):  # what the parser reads best stays
             assert (item["decision"], item["strength"], item["quantity"]) == (parsed.decision, parsed.strength,
                                                                               parsed.quantity)

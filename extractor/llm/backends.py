@@ -208,7 +208,11 @@ class _Asker:
             answer, spent = hit
             reply: Reply[Any] = Reply(answer, spent.model_copy(update={"requests": 0}))
         else:
-            reply = await self.caller.ask(prompt, self.schema, max_tokens=max_tokens)
+            try:
+                reply = await self.caller.ask(prompt, self.schema, max_tokens=max_tokens)
+            except asyncio.CancelledError:  # the letter's time ran out mid-request: it was still sent
+                self.answers.usage = add_usage(self.answers.usage, Usage(requests=1))
+                raise
             if self.cache is not None and reply.answer is not None:
                 self.cache.put(key, reply.answer, reply.usage)
         self.answers.usage = add_usage(self.answers.usage, reply.usage)

@@ -186,3 +186,10 @@ def test_a_re_ask_says_what_was_wrong_and_the_same_prompt_is_never_sent_twice(se
     first, second = (b["messages"][1]["content"] for b in _bodies(seen))  # type: ignore[index]
     assert "could not be used" not in first and "Your previous answer for these ITEMs could not be used" in second
     assert len(seen) == 2 and record.ok and all(i.needs_review for i in record.items)
+
+
+def test_a_request_cut_short_by_the_letter_budget_is_still_counted(settings: Settings) -> None:
+    slow = _Slow(30)
+    record = extract(letter_path("syn-b-05"), backend="hybrid", transport=slow,
+                     settings=settings.model_copy(update={"letter_timeout": 0.3}))
+    assert slow.requests == 1 and record.provenance.usage is not None and record.provenance.usage.requests == 1
