@@ -66,8 +66,8 @@ class PdfReader:
         if self._process is None or self._process.poll() is not None or self._conn is None:
             ours, theirs = socket.socketpair()
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "extractor.pdf_reader", str(theirs.fileno()), str(os.getpid()),
-                 str(self.memory_limit)],
+                [sys.executable, "-c", "import sys; from extractor.pdf_reader import serve; serve(*map(int, sys.argv[1:]))",
+                 str(theirs.fileno()), str(os.getpid()), str(self.memory_limit)],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
             )
             theirs.close()
@@ -105,7 +105,7 @@ def pdf_pages(path: Path, data: bytes) -> list[str]:
     return _shared.pages(path, data)
 
 
-def _serve(fd: int, parent_pid: int, memory_limit: int) -> None:
+def serve(fd: int, parent_pid: int, memory_limit: int) -> None:
     """The helper process: answer each PDF sent until the parent closes the connection."""
     import resource
 
@@ -148,6 +148,3 @@ def _read(pdfium: Any, data: bytes) -> tuple[str, Any]:
     finally:
         pdf.close()
 
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

@@ -34,6 +34,7 @@ WINDOW_PER_SLOT = 4  # letters started ahead of the oldest unfinished one, per c
 # Letters are read in one long-lived thread: PDFium runs without the GIL, so reading overlaps the
 # other letters' work, and the PDF reader process it starts lives as long as this thread.
 _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read")
+_paths = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-paths")
 
 
 async def stream_records(
@@ -47,7 +48,8 @@ async def stream_records(
     """One record per path, in input order, each as soon as it and those before it are done.
 
     At most ``settings.max_concurrency`` letters are in flight and ``WINDOW_PER_SLOT`` times that
-    are started ahead of the oldest unfinished one; closing the stream cancels them.
+    are started ahead of the oldest unfinished one; closing the stream cancels them. ``paths`` is
+    read lazily and may block (in a thread): it can be a stream fed by another process.
     """
     client = make_client(settings, transport=transport)
     caller = ModelCaller(client, settings, sleep)
@@ -63,24 +65,42 @@ async def stream_records(
             except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
                 return error_record(path, e, backend)
 
-    todo = iter(paths)
+    window = settings.max_concurrency * WINDOW_PER_SLOT
+    room = asyncio.Semaphore(window)  # letters started and not yet handed on
     started: deque[asyncio.Task[Record]] = deque()
+    more = asyncio.Event()
+    todo = iter(paths)
+    end = object()
 
-    def start_more() -> None:
-        while len(started) < settings.max_concurrency * WINDOW_PER_SLOT and (path := next(todo, None)) is not None:
-            started.append(asyncio.ensure_future(one(path)))
+    async def start_letters() -> None:
+        """Take paths as there is room; in a thread, since a path may be slow to come (a worker
+        waits for the parent to deal it) and the letters in flight must go on meanwhile."""
+        while True:
+            await room.acquire()
+            path = await loop.run_in_executor(_paths, next, todo, end)
+            if path is end:
+                break
+            started.append(asyncio.ensure_future(one(path)))  # type: ignore[arg-type]
+            more.set()
+        more.set()
 
+    starter = asyncio.ensure_future(start_letters())
     try:
-        start_more()
-        while started:
+        while True:
+            while not started and not starter.done():
+                more.clear()
+                await more.wait()
+            if not started:
+                starter.result()  # an error taking the next path is the caller's
+                break
             record = await started[0]
             started.popleft()
-            start_more()
+            room.release()
             yield record
     finally:
-        for task in started:
+        for task in (starter, *started):
             task.cancel()
-        await asyncio.gather(*started, return_exceptions=True)
+        await asyncio.gather(starter, *started, return_exceptions=True)
         await client.client.close()  # type: ignore[union-attr]
         if cache is not None:
             cache.close()
