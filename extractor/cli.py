@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -195,11 +196,14 @@ def _run(todo: list[Path], backend: str, settings: Settings, sink: Sink, tally: 
 
 def _not_done(paths: list[Path], completed: dict[str, str]) -> list[Path]:
     """The paths the output does not hold yet with their current content (a changed file is redone)."""
-    return [p for p in paths if completed.get(display_path(p)) != _sha256(p)]
+    return [p for p in paths if (stored := completed.get(display_path(p))) is None or _sha256(p) != stored]
 
 
 def _sha256(path: Path) -> str | None:
+    """The file's content hash; None for what is not a regular file (a FIFO would block)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with path.open("rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except OSError:
@@ -296,7 +300,8 @@ def cache_stats_command() -> None:
 
     stats = cache_stats(_settings())
     if "problem" in stats:
-        _fail(f"{stats['directory']}: {stats['problem']}")
+        typer.echo(f"{stats['directory']}: {stats['problem']}")
+        return
     typer.echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
 
 

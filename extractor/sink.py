@@ -234,25 +234,32 @@ def _rows(record: Record) -> list[dict[str, Any]]:
     return rows
 
 
+SINKS: dict[str, type[JsonlSink] | type[ParquetSink]] = {".jsonl": JsonlSink, ".ndjson": JsonlSink,
+                                                         ".parquet": ParquetSink}
+
+
 def open_sink(path: str | Path, *, resume: bool = False) -> Sink:
     """A sink for the output's type: ``.jsonl`` or ``.parquet`` (a directory of parts)."""
+    p = _usable(path)
+    return SINKS[p.suffix.lower()](p, resume=resume)
+
+
+def _usable(path: str | Path) -> Path:
+    """The output path, if a sink can be made there; else a ``ConfigurationError`` saying why."""
     p = Path(path)
-    suffix = p.suffix.lower()
+    if p.suffix.lower() not in SINKS:
+        raise ConfigurationError(f"{p}: output must end in .jsonl or .parquet")
     if not p.parent.is_dir():
         raise ConfigurationError(f"{p}: the folder {p.parent} does not exist")
     if not os.access(p.parent, os.W_OK):
         raise ConfigurationError(f"{p}: the folder {p.parent} cannot be written")
-    if suffix in (".jsonl", ".ndjson"):
-        return JsonlSink(p, resume=resume)
-    if suffix == ".parquet":
-        return ParquetSink(p, resume=resume)
-    raise ConfigurationError(f"{p}: output must end in .jsonl or .parquet")
+    return p
 
 
 @contextmanager
 def output_lock(path: str | Path) -> Iterator[None]:
     """Hold ``<output>.lock`` for the run: a second run on the same output stops at once."""
-    p = Path(path)
+    p = _usable(path)
     lock = p.with_name(p.name + ".lock")
     try:
         handle = lock.open("a")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "evals" / "letters" / "imr-000.txt"
+SEED = ROOT / "evals" / "letters" / "syn-b-01.txt"
 
 
 def pdf_bomb(path: Path, inflated_mb: int = 600) -> Path:
