@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import hashlib
 import json
 import logging
@@ -48,6 +50,9 @@ class _WarningsToStderr(logging.Handler):
 
 logging.getLogger("extractor").addHandler(_WarningsToStderr(logging.WARNING))
 logging.getLogger("extractor").propagate = False
+# The interpreter's last garbage collection walks the parser's large tables for 1-2 s; frozen
+# objects are skipped, so the command (an interrupted one too) ends at once.
+atexit.register(gc.freeze)
 
 BackendOption = Annotated[
     str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)

@@ -203,7 +203,10 @@ def test_ctrl_c_on_the_model_path_stops_at_once(tmp_path: Path) -> None:
     with StubServer(latency=2.0) as stub:
         run = subprocess.Popen([*CLI, "extract", str(tmp_path / "letters"), "-o", str(out), "--base-url", stub.url,
                                 "--concurrency", "4"], stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-        time.sleep(3.5)
+        deadline = time.monotonic() + 30
+        while not (out.exists() and out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # requests in flight now
         run.send_signal(signal.SIGINT)
         started = time.monotonic()
         _, stderr = run.communicate(timeout=30)
