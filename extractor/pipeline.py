@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -87,7 +87,7 @@ def extract_many(
     backend: str | None = None,
     settings: Settings | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
-) -> Iterator[Record]:
+) -> Generator[Record, None, None]:
     """Records in input order; a letter that fails, for whatever reason, gives an error record and
     the batch goes on: this never raises for a letter. The model backends work on
     ``settings.max_concurrency`` letters at once."""

@@ -87,7 +87,7 @@ def _compact_jsonl(path: Path) -> dict[str, str | None]:
             data = _parse_line(line)
             if data is not None:
                 provenance = data.get("provenance") or {}
-                key = provenance.get("source_path") or data.get("document_id")
+                key = str(provenance.get("source_path") or data.get("document_id"))
                 latest[key] = (number, None if data.get("error") else provenance.get("source_sha256"))
     if len(latest) < lines:
         keep = {number for number, _ in latest.values()}

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from poison import SEED, poison_letters
 
 from extractor.errors import display_path
 from extractor.models import ErrorInfo, Item, Provenance, Record
 from extractor.sink import ParquetSink, output_lock
-
-from poison import SEED, poison_letters
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from .cache import open_cache
 from .client import ModelCaller, make_client
 
 T = TypeVar("T")
+R = TypeVar("R")
 WINDOW_PER_SLOT = 4  # letters started ahead of the oldest unfinished one, per concurrency slot
 # Letters are read in one long-lived thread: PDFium runs without the GIL, so reading overlaps the
 # other letters' work, and the PDF reader process it starts lives as long as this thread.
@@ -44,7 +45,7 @@ async def stream_records(
     settings: Settings,
     transport: httpx2.AsyncBaseTransport | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> AsyncIterator[Record]:
+) -> AsyncGenerator[Record, None]:
     """One record per path, in input order, each as soon as it and those before it are done.
 
     At most ``settings.max_concurrency`` letters are in flight and ``WINDOW_PER_SLOT`` times that
@@ -129,17 +130,17 @@ def iter_records(
     return _drive(stream_records(paths, backend=backend, settings=settings, transport=transport))
 
 
-def _drive(stream: AsyncIterator[T]) -> Iterator[T]:
+def _drive(stream: AsyncGenerator[T, None]) -> Iterator[T]:
     """An async stream as a generator, on a private event loop that runs only inside ``next``:
     what the consumer does not ask for is not done, and an interrupt cancels what is in flight.
     (Inside a running event loop, the private loop runs in a helper thread.)"""
     loop = asyncio.new_event_loop()
     helper = ThreadPoolExecutor(max_workers=1) if _loop_running() else None
 
-    def call(fn: Callable[[], T]) -> T:
+    def call(fn: Callable[[], R]) -> R:
         return fn() if helper is None else helper.submit(fn).result()
 
-    def step() -> tuple[bool, Any]:
+    def step() -> tuple[bool, T | None]:
         task = loop.create_task(_next(stream))
         try:
             return loop.run_until_complete(task)
@@ -153,9 +154,9 @@ def _drive(stream: AsyncIterator[T]) -> Iterator[T]:
             finished, item = call(step)
             if finished:
                 return
-            yield item
+            yield item  # type: ignore[misc]  # not None when not finished
     finally:
-        call(lambda: loop.run_until_complete(stream.aclose()))  # type: ignore[attr-defined]
+        call(lambda: loop.run_until_complete(stream.aclose()))
         call(loop.close)
         if helper is not None:
             helper.shutdown()
