@@ -133,7 +133,7 @@ def extract(
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     if not inputs:
         _fail("no letters given: pass files or folders, or --examples")
-    letter_paths = list(dict.fromkeys(iter_letter_paths(inputs)))
+    letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
     chosen = _announce_backend(settings)
@@ -187,7 +187,7 @@ class _Tally:
         return line
 
 
-def _run(todo: list[Path], backend: str, settings: Settings, sink: Sink, tally: _Tally) -> None:
+def _run(todo: list[str], backend: str, settings: Settings, sink: Sink, tally: _Tally) -> None:
     with closing(extract_many(todo, backend=backend, settings=settings)) as records, _progress() as progress:
         task = progress.add_task("extracting", total=len(todo))
         for record in records:
@@ -199,17 +199,17 @@ def _run(todo: list[Path], backend: str, settings: Settings, sink: Sink, tally: 
                           f"{escape(record.error.message)} ({record.error.type})")
 
 
-def _not_done(paths: list[Path], completed: dict[str, str]) -> list[Path]:
+def _not_done(paths: list[str], completed: dict[str, str]) -> list[str]:
     """The paths the output does not hold yet with their current content (a changed file is redone)."""
     return [p for p in paths if (stored := completed.get(display_path(p))) is None or _sha256(p) != stored]
 
 
-def _sha256(path: Path) -> str | None:
+def _sha256(path: str) -> str | None:
     """The file's content hash; None for what is not a regular file (a FIFO would block)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except OSError:
         return None

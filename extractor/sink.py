@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,11 +131,9 @@ class ParquetSink:
             if resume:
                 raise ConfigurationError(f"{path}: a single Parquet file cannot be resumed; start a new output")
             path.unlink()
-        if path.exists() and not resume:
-            shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
-        for leftover in path.glob(".*.tmp"):
-            leftover.unlink()
+        for stale in [*path.glob(".*.tmp"), *([] if resume else self._parts())]:
+            stale.unlink()  # only files this sink writes: anything else in the folder stays
         self._stored = self._compact()
         self._superseded = False
         self._next_part = max((int(p.stem.split("-")[1]) for p in self._parts()), default=-1) + 1
