@@ -33,17 +33,17 @@ class PdfReader:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._starter: threading.Thread | None = None
 
     def pages(self, path: Path, data: bytes) -> list[str]:
         """The text of each page; a ``LetterError`` naming ``path`` if the PDF cannot give it."""
         with self._lock:
-            conn = self._connection()
-            try:
-                conn.send_bytes(data)
-                answered = conn.poll(self.time_limit)
-                reply: tuple[str, Any] = conn.recv() if answered else ("timeout", None)
-            except (EOFError, OSError):
-                reply = ("died", None)
+            reply = self._ask(data)
+            if reply[0] == "died" and self._starter is not None and not self._starter.is_alive():
+                # The kernel ends the helper with the thread that started it (PR_SET_PDEATHSIG is
+                # per thread): not this PDF's doing, so ask a new helper.
+                self._stop(timed_out=False)
+                reply = self._ask(data)
             if reply[0] in ("timeout", "died"):
                 raise PdfReaderError(path, self._stop(timed_out=reply[0] == "timeout"))
         kind, value = reply
@@ -57,10 +57,16 @@ class PdfReader:
             raise PdfReaderError(path, f"reading the PDF needs more than {self.memory_limit >> 20} MB; skipped")
         return list(value)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._process is not None:
-                self._stop(timed_out=False)
+    def _ask(self, data: bytes) -> tuple[str, Any]:
+        conn = self._connection()
+        try:
+            conn.send_bytes(data)
+            if not conn.poll(self.time_limit):
+                return "timeout", None
+            reply: tuple[str, Any] = conn.recv()
+        except (EOFError, OSError):
+            return "died", None
+        return reply
 
     def _connection(self) -> Connection:
         if self._process is None or self._process.poll() is not None or self._conn is None:
@@ -72,6 +78,7 @@ class PdfReader:
             )
             theirs.close()
             self._conn = Connection(ours.detach())
+            self._starter = threading.current_thread()
         return self._conn
 
     def _stop(self, *, timed_out: bool) -> str:
