@@ -2,32 +2,57 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import hashlib
 import json
-from collections.abc import Iterable
-from contextlib import closing
+import logging
+import os
+import signal
+import stat
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 
 from . import evaluation
-from .errors import ImrExtractError
+from .errors import ImrExtractError, display_path
 from .models import Record
 from .pipeline import extract_many, iter_letter_paths, resolve_backend
+from .progress import RunProgress
 from .report import print_report
 from .resources import examples_dir
 from .settings import Settings
-from .sink import done_documents, open_sink
+from .sink import Sink, open_sink, output_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
 err = Console(stderr=True, soft_wrap=True)
 
 EXIT_SOME_FAILED = 1
 EXIT_NOTHING_EXTRACTED = 2
+EXIT_INTERRUPTED = 130
+
+
+class _WarningsToStderr(logging.Handler):
+    """The library's warnings (an answer cache bypassed, ...) as one line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]warning:[/yellow] {escape(record.getMessage())}")
+
+
+logging.getLogger("extractor").addHandler(_WarningsToStderr(logging.WARNING))
+logging.getLogger("extractor").propagate = False
+# The interpreter's last garbage collection walks the parser's large tables for 1-2 s; frozen
+# objects are skipped, so the command (an interrupted one too) ends at once.
+atexit.register(gc.freeze)
 
 BackendOption = Annotated[
     str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
@@ -39,13 +64,17 @@ ModeOption = Annotated[str | None, typer.Option(help="tools, json_schema, json_o
 ConcurrencyOption = Annotated[int | None, typer.Option("--concurrency", help="Letters in flight (IMR_MAX_CONCURRENCY).", rich_help_panel=_MODEL)]
 RpmOption = Annotated[float | None, typer.Option("--rpm", help="Requests per minute at most (IMR_REQUESTS_PER_MINUTE).", rich_help_panel=_MODEL)]
 NoCacheOption = Annotated[bool | None, typer.Option("--no-cache", help="Neither read nor write cached answers.", rich_help_panel=_MODEL)]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: only errors and the last line.")]
 
 
 def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        _fail(f"invalid settings: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}")
+        first = e.errors()[0]
+        _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except SettingsError as e:  # an IMR_* variable that is not what its setting needs, e.g. IMR_PRICES not JSON
+        _fail(f"invalid setting: {e}")
 
 
 def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
@@ -58,18 +87,36 @@ def _announce_backend(settings: Settings) -> str:
         chosen = resolve_backend(settings.backend, settings)
     except ImrExtractError as e:
         _fail(f"{type(e).__name__}: {e}")
+    if chosen != "offline":
+        _check_endpoint(settings, chosen)
     if settings.backend == "auto" and chosen == "offline":
         err.print("[yellow]No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.[/yellow]")
     return chosen
 
 
+def _check_endpoint(settings: Settings, backend: str) -> None:
+    """A model backend needs an endpoint, and a URL that can be used."""
+    if not settings.endpoint_configured:
+        _fail(f"the {backend} backend needs a model endpoint: set IMR_BASE_URL (vLLM, Ollama, llama.cpp) "
+              "or IMR_API_KEY (OpenAI), or use --backend offline")
+    if settings.base_url is not None:
+        try:
+            url = urlsplit(settings.base_url)
+            url.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError as e:
+            _fail(f"the endpoint URL {settings.base_url!r} is not valid: {e}")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            _fail(f"the endpoint URL {settings.base_url!r} is not valid: it needs http:// or https:// and a host")
+
+
 @app.command()
 def extract(
     paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, .parquet (a row per item) or .duckdb (tables and views).")] = Path("records.jsonl"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, .parquet (a folder of parts, a row per item) or .duckdb (tables and views).")] = Path("records.jsonl"),
     examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
     backend: BackendOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the .jsonl or .duckdb output; append the rest.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the output (same path, same content); append the rest.")] = False,
+    quiet: QuietOption = False,
     max_file_mb: Annotated[float | None, typer.Option(help="Largest letter file accepted, in MB.")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes to spread the batch over (IMR_WORKERS).")] = None,
     base_url: BaseUrlOption = None,
@@ -79,7 +126,8 @@ def extract(
     rpm: RpmOption = None,
     no_cache: NoCacheOption = None,
 ) -> None:
-    """Extract a record per letter. Exit 0: all letters extracted; 1: some failed; 2: none extracted.
+    """Extract a record per letter. Exit 0: all letters extracted; 1: some failed; 2: none extracted
+    (or the command could not start); 130: interrupted (run it again with --resume).
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
     settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
@@ -87,58 +135,111 @@ def extract(
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     if not inputs:
         _fail("no letters given: pass files or folders, or --examples")
-    letter_paths = list(iter_letter_paths(inputs))
+    letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
     chosen = _announce_backend(settings)
-    skip = _already_done(output, letter_paths) if resume else set()
-    todo = [p for p in letter_paths if p not in skip]
-    ok = failed = items = 0
-    spent = _run_summary(chosen)
+    tally = _Tally(chosen)
     try:
-        sink = open_sink(output, append=resume)
+        with output_lock(output), closing(open_sink(output, resume=resume)) as sink, _interrupts():
+            todo = _not_done(letter_paths, sink.completed()) if resume else letter_paths
+            tally.skipped = len(letter_paths) - len(todo)
+            _run(todo, chosen, settings, sink, tally, quiet)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {tally.line()} -> {output}")
+        err.print("run the same command with --resume to go on from there")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OSError as e:
+        _fail(f"{output}: cannot write the output: {e.strerror or e}. What was written is kept: fix this and "
+              "run the same command with --resume")
     except ImrExtractError as e:
         _fail(str(e))
-    with closing(sink), _progress() as progress:
-        task = progress.add_task("extracting", total=len(todo))
-        for record in extract_many(todo, backend=chosen, settings=settings):
-            sink.write(record)
-            if spent is not None:
-                spent.add(record)
-            progress.advance(task)
-            if record.ok:
-                ok += 1
-                items += len(record.items)
-            else:
-                failed += 1
-                assert record.error is not None
-                err.print(f"[red]{record.provenance.source_path}[/red]: {record.error.message} ({record.error.type})")
-    summary = f"{ok} letter(s) extracted, {items} item(s); {failed} failed"
-    if skip:
-        summary += f"; {len(letter_paths) - len(todo)} already done"
-    err.print(f"{summary} -> {output}")
-    if spent is not None:
-        err.print(spent.line())
-    if failed and not ok and not skip:
+    err.print(f"{tally.line()} -> {output}")
+    if tally.spent is not None:
+        err.print(tally.spent.line())
+    if tally.failed and not tally.ok and not tally.skipped:
         raise typer.Exit(EXIT_NOTHING_EXTRACTED)
-    if failed:
+    if tally.failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _already_done(output: Path, paths: list[Path]) -> set[Path]:
-    """What --resume skips: letters in a .duckdb store with the same SHA-256, or in a .jsonl output by document id."""
-    if output.suffix.lower() != ".duckdb":
-        done = done_documents(output)
-        return {p for p in paths if p.stem in done}
-    from .store import DuckDbSink
+class _Tally:
+    """What a run did, for its last line (and for an interrupted run's)."""
 
+    def __init__(self, backend: str) -> None:
+        self.ok = self.failed = self.items = self.empty = self.skipped = 0
+        self.spent = _run_summary(backend)
+
+    def add(self, record: Record) -> None:
+        if self.spent is not None:
+            self.spent.add(record)
+        if record.ok:
+            self.ok += 1
+            self.items += len(record.items)
+            self.empty += not record.items
+        else:
+            self.failed += 1
+
+    def line(self) -> str:
+        line = f"{self.ok} letter(s) extracted, {self.items} item(s); {self.failed} failed"
+        if self.empty:
+            line += f"; {self.empty} with no item found (see their warnings)"
+        if self.skipped:
+            line += f"; {self.skipped} already done"
+        return line
+
+
+def _run(todo: list[str], backend: str, settings: Settings, sink: Sink, tally: _Tally, quiet: bool) -> None:
+    with closing(extract_many(todo, backend=backend, settings=settings)) as records, \
+            RunProgress(len(todo), console=err, quiet=quiet) as progress:
+        for record in records:
+            sink.write(record)
+            tally.add(record)
+            progress.add(record)
+            if record.error is not None:
+                err.print(f"[red]{escape(record.provenance.source_path or record.document_id)}[/red]: "
+                          f"{escape(record.error.message)} ({record.error.type})")
+
+
+def _not_done(paths: list[str], completed: dict[str, str]) -> list[str]:
+    """The paths the output does not hold yet with their current content (a changed file is redone)."""
+    return [p for p in paths if (stored := completed.get(display_path(p))) is None or _sha256(p) != stored]
+
+
+def _sha256(path: str) -> str | None:
+    """The file's content hash; None for what is not a regular file (a FIFO would block)."""
     try:
-        with closing(DuckDbSink(output)) as store:
-            stored = store.completed()
-    except ImrExtractError as e:
-        _fail(str(e))
-    return {p for p in paths if str(p) in stored and p.is_file()
-            and hashlib.sha256(p.read_bytes()).hexdigest() == stored[str(p)]}
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    """Ctrl-C or SIGTERM: stop taking letters, cancel what is in flight, keep what is done (a
+    ``KeyboardInterrupt`` unwinds the run); a second one exits at once."""
+
+    def first(signum: int, frame: object) -> None:
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, second)
+        err.print("stopping: finishing the output (Ctrl-C again to quit at once)")
+        raise KeyboardInterrupt
+
+    def second(signum: int, frame: object) -> None:
+        os._exit(EXIT_INTERRUPTED)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {name: signal.signal(name, first) for name in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for name, handler in before.items():
+            signal.signal(name, handler)
 
 
 def _run_summary(backend: str) -> Any:
@@ -150,11 +251,6 @@ def _run_summary(backend: str) -> Any:
     return RunSummary()
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err, transient=True, disable=not err.is_terminal)
-
-
 @app.command("eval")
 def eval_command(
     letters: Annotated[Path, typer.Option("--letters", help="Folder of letters: <document_id>.pdf or .txt.")],
@@ -162,6 +258,7 @@ def eval_command(
     backend: BackendOption = None,
     report_json: Annotated[Path | None, typer.Option("--report-json", help="Also write the full report as JSON.")] = None,
     report_html: Annotated[Path | None, typer.Option("--report-html", help="Also write the report as a page, every miss beside the letter's text.")] = None,
+    quiet: QuietOption = False,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -178,7 +275,7 @@ def eval_command(
     try:
         gold_files = evaluation.load_gold(gold)
         records: list[Record] = []
-        report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records))
+        report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records, quiet))
     except ImrExtractError as e:
         _fail(str(e))
     print_report(report, Console())
@@ -196,8 +293,12 @@ def eval_command(
         err.print(f"report page written to {report_html}")
 
 
-def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record]) -> list[Record]:
-    into.extend(extract_many(paths, backend=backend, settings=settings))
+def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
+    todo = list(paths)
+    with RunProgress(len(todo), console=err, label="evaluating", quiet=quiet) as progress:
+        for record in extract_many(todo, backend=backend, settings=settings):
+            into.append(record)
+            progress.add(record)
     return into
 
 
@@ -211,6 +312,9 @@ def cache_stats_command() -> None:
     from .llm import cache_stats
 
     stats = cache_stats(_settings())
+    if "problem" in stats:
+        typer.echo(f"{stats['directory']}: {stats['problem']}")
+        return
     typer.echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
 
 
@@ -219,7 +323,11 @@ def cache_clear_command() -> None:
     """Remove every cached answer."""
     from .llm import clear_cache
 
-    removed = clear_cache(_settings())
+    settings = _settings()
+    try:
+        removed = clear_cache(settings)
+    except OSError as e:
+        _fail(f"{settings.cache_dir}: cannot clear the cache: {e.strerror or e}")
     typer.echo(f"removed {removed} cached answer(s)")
 
 

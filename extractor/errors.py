@@ -4,16 +4,26 @@
     ├── LetterError              one input file could not give a record (carries the path)
     │   ├── UnreadableFileError  missing, empty, too large, binary, unsupported type, undecodable
     │   ├── CorruptPdfError      the PDF library could not open it
+    │   ├── EncryptedPdfError    a PDF that needs a password to open
+    │   ├── PdfReaderError       reading the PDF crashed, ran out of memory or time (the batch goes on)
     │   ├── NoTextLayerError     a PDF with no text (a scan): OCR it first
     │   └── NotAnImrLetterError  text with none of the marks of an IMR determination letter
     ├── ConfigurationError       settings that cannot work (bad backend name, missing endpoint)
+    ├── OutputInUseError         another run is writing the same output
     ├── ModelError               the LLM endpoint failed for one letter after all retries
     └── WorkerError              a worker process of a parallel batch stopped before its letters were done
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def display_path(path: str | Path) -> str:
+    """The path as text that can always be printed and serialised: bytes of a file name that are
+    not UTF-8 become ``\\xNN`` escapes (the same name always gives the same text)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class ImrExtractError(Exception):
@@ -24,7 +34,7 @@ class LetterError(ImrExtractError):
     """One letter could not be turned into a record; the message names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
+        self.path = display_path(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
@@ -37,6 +47,14 @@ class CorruptPdfError(LetterError):
     """The PDF could not be opened."""
 
 
+class EncryptedPdfError(LetterError):
+    """The PDF needs a user password to be opened."""
+
+
+class PdfReaderError(LetterError):
+    """The isolated PDF reader crashed, ran out of memory or time on this file."""
+
+
 class NoTextLayerError(LetterError):
     """The PDF has pages but no text layer (a scanned image)."""
 
@@ -47,6 +65,10 @@ class NotAnImrLetterError(LetterError):
 
 class ConfigurationError(ImrExtractError):
     """The settings cannot work as given."""
+
+
+class OutputInUseError(ConfigurationError):
+    """Another run holds the lock on the output: two writers would lose or tear records."""
 
 
 class ModelError(ImrExtractError):

@@ -1,74 +1,129 @@
 """Batches over several processes, so parsing, validation and JSON work use more than one core.
 
-The letters are dealt round-robin to ``settings.workers`` processes; each runs the ordinary
-single-process batch on its share (with its share of the concurrency and the rate limit) and
-sends records back as they finish. Records come out in input order; a letter whose worker died
-gets an error record, so none is lost and none is duplicated.
+The parent deals letters to ``settings.workers`` processes as they have room (each runs the
+ordinary single-process batch with its share of the concurrency and the rate limit) and gets
+records back as they finish. Records come out in input order, and no more than a bounded window
+of letters is dealt ahead of the oldest unfinished one, so memory stays flat however long the batch.
+
+A worker that dies (a crash in native code, the kernel's out-of-memory killer) costs only the
+letters it had started: each gets an error record naming it, a new worker takes over the rest.
+Workers die with the parent, even on ``kill -9``, and leave Ctrl-C to it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queue_module
+from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import WorkerError
+from .llm.batch import WINDOW_PER_SLOT
 from .models import Record
 from .pipeline import error_record
 from .settings import Settings
 
-_DONE = "done"
-_LOST = WorkerError("the worker process handling this letter stopped before it was done")
+_POLL_SECONDS = 0.5
+
+
+@dataclass
+class _Worker:
+    """One worker process and the letters dealt to it: not started yet, and started."""
+
+    process: Any
+    tasks: Any
+    dealt: deque[int] = field(default_factory=deque)
+    started: set[int] = field(default_factory=set)
+
+    @property
+    def load(self) -> int:
+        return len(self.dealt) + len(self.started)
 
 
 def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Settings) -> Iterator[Record]:
     """Records in input order from ``settings.workers`` processes."""
     todo = [str(p) for p in paths]
-    workers = min(settings.workers, settings.max_concurrency, len(todo))
-    if workers <= 1:
+    count = min(settings.workers, settings.max_concurrency, len(todo))
+    if count <= 1:
         from .pipeline import extract_many  # noqa: PLC0415 - the pipeline imports this module
 
         yield from extract_many(todo, backend=backend, settings=settings.model_copy(update={"workers": 1}))
         return
-    shares = [_share(settings, w, workers) for w in range(workers)]
     context = multiprocessing.get_context("spawn")  # the parent may run threads: never fork it
     results: Any = context.Queue()
-    shards = [list(range(w, len(todo), workers)) for w in range(workers)]
-    processes = [
-        context.Process(target=_work, args=(shard, [todo[i] for i in shard], backend, shares[w], results),
-                        name=f"imr-extract-worker-{w}", daemon=True)
-        for w, shard in enumerate(shards)
-    ]
-    for process in processes:
+    shares = [_share(settings, w, count) for w in range(count)]
+    capacity = [max(2, s.max_concurrency * WINDOW_PER_SLOT) for s in shares]
+
+    def launch(slot: int) -> _Worker:
+        tasks = context.Queue()
+        process = context.Process(target=_work, args=(slot, backend, shares[slot], tasks, results, os.getpid()),
+                                  name=f"imr-extract-worker-{slot}", daemon=True)
         process.start()
+        return _Worker(process, tasks)
+
+    workers = [launch(slot) for slot in range(count)]
     waiting: dict[int, Record] = {}
-    next_index = 0
-    running = len(processes)
+    next_index = dealt = 0
     try:
-        while running:
+        while next_index < len(todo):
+            while dealt < len(todo) and dealt - next_index < sum(capacity):
+                slot = min(range(count), key=lambda s: workers[s].load)
+                if workers[slot].load >= capacity[slot]:
+                    break
+                workers[slot].tasks.put((dealt, todo[dealt]))
+                workers[slot].dealt.append(dealt)
+                dealt += 1
+                if dealt == len(todo):  # all dealt: each worker ends when it has done its share
+                    for worker in workers:
+                        worker.tasks.put(None)
             try:
-                message = results.get(timeout=1.0)
+                message = results.get(timeout=_POLL_SECONDS)
             except queue_module.Empty:
-                if not any(p.is_alive() for p in processes):
-                    break  # a worker died without saying so; its letters become error records below
-                continue
-            if message == _DONE:
-                running -= 1
-                continue
-            index, payload = message
-            waiting[index] = Record.model_validate_json(payload)
+                for slot, worker in enumerate(workers):
+                    if not worker.process.is_alive():
+                        waiting |= _lost(worker, todo, backend)
+                        replacement = launch(slot)
+                        for index in worker.dealt:  # dealt but not started: the new worker takes them
+                            replacement.tasks.put((index, todo[index]))
+                        if dealt == len(todo):
+                            replacement.tasks.put(None)
+                        replacement.dealt = worker.dealt
+                        workers[slot] = replacement
+            else:
+                kind, slot, index, payload = message
+                worker = workers[slot]
+                if kind == "fatal":
+                    raise WorkerError(payload)
+                if kind == "start" and index in worker.dealt:
+                    worker.dealt.remove(index)
+                    worker.started.add(index)
+                elif kind == "record" and index in worker.started:
+                    worker.started.discard(index)
+                    waiting[index] = Record.model_validate_json(payload)
             while next_index in waiting:
                 yield waiting.pop(next_index)
                 next_index += 1
-        for index in range(next_index, len(todo)):
-            yield waiting[index] if index in waiting else error_record(todo[index], _LOST, backend)
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join()
+        for worker in workers:
+            worker.tasks.put(None)
+        for worker in workers:
+            worker.process.join(timeout=2)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
+
+
+def _lost(worker: _Worker, todo: list[str], backend: str) -> dict[int, Record]:
+    """Error records for the letters a dead worker had started: one of them stopped it."""
+    code = worker.process.exitcode
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+    error = WorkerError(f"the worker process stopped ({how}) while this letter was in progress; "
+                        "it may crash or exhaust the reader")
+    return {index: error_record(todo[index], error, backend) for index in worker.started}
 
 
 def _share(settings: Settings, worker: int, workers: int) -> Settings:
@@ -82,12 +137,24 @@ def _share(settings: Settings, worker: int, workers: int) -> Settings:
     })
 
 
-def _work(indexes: list[int], paths: list[str], backend: str, settings: Settings, results: Any) -> None:
-    """A worker process: the ordinary batch on its share, each record sent back as it is done."""
+def _work(slot: int, backend: str, settings: Settings, tasks: Any, results: Any, parent_pid: int) -> None:
+    """A worker process: the ordinary batch on the letters dealt to it, each record sent back as it
+    is done, each letter announced as it is started (so a crash is blamed on the right letters)."""
+    from .lifeline import tie_to_parent  # noqa: PLC0415 - only the worker needs it
     from .pipeline import extract_many  # noqa: PLC0415 - the pipeline imports this module
 
+    tie_to_parent(parent_pid)
+    order: deque[int] = deque()
+
+    def dealt() -> Iterator[str]:
+        while (task := tasks.get()) is not None:
+            index, path = task
+            order.append(index)
+            results.put(("start", slot, index, None))
+            yield path
+
     try:
-        for index, record in zip(indexes, extract_many(paths, backend=backend, settings=settings), strict=True):
-            results.put((index, record.model_dump_json()))
-    finally:
-        results.put(_DONE)
+        for record in extract_many(dealt(), backend=backend, settings=settings):
+            results.put(("record", slot, order.popleft(), record.model_dump_json()))
+    except Exception as e:  # noqa: BLE001 - a set-up error (no letter's): the parent reports it
+        results.put(("fatal", slot, None, f"a worker could not run: {e}"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Generator, Iterable, Iterator
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigurationError, LetterError, NotAnImrLetterError
+from .errors import ConfigurationError, LetterError, NotAnImrLetterError, display_path
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
 from .parse import parse_letter
 from .read import SUPPORTED_SUFFIXES, LetterText, read_letter
@@ -87,9 +88,10 @@ def extract_many(
     backend: str | None = None,
     settings: Settings | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
-) -> Iterator[Record]:
-    """Records in input order; a letter that fails gives an error record and the batch goes on.
-    The model backends work on ``settings.max_concurrency`` letters at once."""
+) -> Generator[Record, None, None]:
+    """Records in input order; a letter that fails, for whatever reason, gives an error record and
+    the batch goes on: this never raises for a letter. The model backends work on
+    ``settings.max_concurrency`` letters at once."""
     settings = settings or Settings()
     chosen = resolve_backend(backend or settings.backend, settings)
     if settings.workers > 1 and transport is None:
@@ -104,17 +106,21 @@ def extract_many(
         return
     for path in paths:
         try:
-            yield extract(path, backend=chosen, settings=settings)
-        except LetterError as e:
-            yield error_record(path, e, chosen)
+            record = extract(path, backend=chosen, settings=settings)
+        except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
+            record = error_record(path, e, chosen)
+        yield record
 
 
 def error_record(path: str | Path, error: Exception, backend: str) -> Record:
     """A record that carries only the letter's identity and why it gave no record."""
-    reason = error.reason if isinstance(error, LetterError) else str(error)
+    reason = error.reason if isinstance(error, LetterError) else str(error) or "no message"
+    if isinstance(error, MemoryError):
+        reason = "ran out of memory on this letter"
+    name = display_path(path)
     return Record(
-        document_id=Path(path).stem,
-        provenance=_provenance(str(path), None, backend),
+        document_id=Path(name).stem,
+        provenance=_provenance(name, None, backend),
         error=ErrorInfo(type=type(error).__name__, message=reason),
     )
 
@@ -130,11 +136,15 @@ def resolve_backend(name: str, settings: Settings | None = None) -> str:
 
 
 def iter_letter_paths(inputs: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given, and the letters (.pdf, .txt) inside directories, sorted, recursively."""
+    """Files as given, and the letters (.pdf, .txt) inside directories, sorted, recursively.
+    (A folder is listed as strings, not ``Path`` objects: a tenth of the memory for 100,000 letters.)"""
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES)
+            found = [os.path.join(root, name) for root, _, names in os.walk(p) for name in names
+                     if os.path.splitext(name)[1].lower() in SUPPORTED_SUFFIXES]
+            found.sort(key=lambda f: f.split(os.sep))  # the order of sorted Paths: part by part
+            yield from (Path(f) for f in found if os.path.isfile(f))
         else:
             yield p
 

@@ -1,6 +1,6 @@
 """Progress for people: a live bar on a terminal (letters/s, ETA, failures, letters to review),
-plain lines now and then when the output is a file or a pipe, nothing with ``--quiet``; and one
-summary line at the end in every case but quiet."""
+plain lines now and then when the output is a file or a pipe, nothing with ``--quiet``. It only
+shows; what a run did is counted by its command for the last line."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class RunProgress:
     def __init__(self, total: int, *, console: Console, label: str = "extracting", quiet: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.console, self.label, self.quiet, self._clock = total, console, label, quiet, clock
-        self.done = self.failed = self.flagged = self.items = 0
+        self.done = self.failed = self.flagged = 0
         self._started = clock()
         self._last_line = self._started
         self._bar: Progress | None = None
@@ -55,7 +55,6 @@ class RunProgress:
         self.done += 1
         self.failed += not record.ok
         self.flagged += record.needs_review
-        self.items += len(record.items)
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, rate=f"{self.rate:.1f} letters/s", counts=self.counts())
         elif not self.quiet and (self._clock() - self._last_line >= PLAIN_EVERY_SECONDS or self.done == self.total):
@@ -63,9 +62,3 @@ class RunProgress:
             left = (self.total - self.done) / self.rate if self.rate else 0.0
             self.console.print(f"{self.label}: {self.done}/{self.total} letters, {self.rate:.1f} letters/s, "
                                f"about {left:.0f} s left; {self.counts()}", highlight=False)
-
-    def summary(self) -> str:
-        """The run in one line."""
-        seconds = self._clock() - self._started
-        return (f"{self.done} letter(s) in {seconds:.1f} s ({self.rate:.1f} letters/s), {self.items} item(s); "
-                f"{self.counts()}")

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import threading
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pypdfium2 as pdfium
-
-from .errors import CorruptPdfError, NoTextLayerError, UnreadableFileError
+from .errors import CorruptPdfError, NoTextLayerError, UnreadableFileError, display_path
+from .pdf_reader import pdf_pages
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt")
 PAGE_BREAK = "\f"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-# PDFium is not thread-safe: one PDF at a time per process, whichever thread asks.
-_PDFIUM = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,15 +36,7 @@ def read_letter(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Lett
     p = Path(path)
     if p.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise UnreadableFileError(p, f"unsupported file type {p.suffix or '(none)'!r}; expected .pdf or .txt")
-    try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise UnreadableFileError(
-                p, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit for one letter (max_file_mb)"
-            )
-        data = p.read_bytes()
-    except OSError as e:
-        raise UnreadableFileError(p, f"cannot read file: {e.strerror or e}") from e
+    data = _read_bytes(p, max_bytes)
     if not data.strip():
         raise UnreadableFileError(p, "file is empty")
     digest = hashlib.sha256(data).hexdigest()
@@ -58,34 +48,33 @@ def read_letter(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Lett
         pages = text.count(PAGE_BREAK) + 1
     if not text.strip():
         raise UnreadableFileError(p, "file has no text")
-    return LetterText(path=str(p), text=text, sha256=digest, pages=pages, warnings=warnings)
+    return LetterText(path=display_path(p), text=text, sha256=digest, pages=pages, warnings=warnings)
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; only a regular file, and never more than ``max_bytes`` of it (a symlink to
+    a device or a FIFO would otherwise hang or never end)."""
+    limit = f"over the {max_bytes / 1e6:.1f} MB limit for one letter (max_file_mb)"
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFileError(path, "not a regular file (a directory, FIFO or device?)")
+        if info.st_size > max_bytes:
+            raise UnreadableFileError(path, f"file is {info.st_size / 1e6:.1f} MB, {limit}")
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise UnreadableFileError(path, f"cannot read file: {e.strerror or e}") from e
+    if len(data) > max_bytes:
+        raise UnreadableFileError(path, f"file grew while read, {limit}")
+    return data
 
 
 def _pdf_text(path: Path, data: bytes) -> tuple[str, int]:
     if not data.lstrip().startswith(b"%PDF"):
         raise CorruptPdfError(path, "not a PDF file (no %PDF header)")
-    with _PDFIUM:
-        return _pdfium_text(path, data)
-
-
-def _pdfium_text(path: Path, data: bytes) -> tuple[str, int]:
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as e:
-        raise CorruptPdfError(path, f"PDF cannot be opened: {e}") from e
-    try:
-        texts = []
-        for index in range(len(pdf)):
-            page = pdf[index]
-            textpage = page.get_textpage()
-            texts.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-        pages = len(pdf)
-    except pdfium.PdfiumError as e:
-        raise CorruptPdfError(path, f"PDF text cannot be read: {e}") from e
-    finally:
-        pdf.close()
+    texts = pdf_pages(path, data)
+    pages = len(texts)
     text = PAGE_BREAK.join(texts)
     if not text.strip():
         raise NoTextLayerError(path, f"PDF has {pages} page(s) but no text layer (a scanned image?); run OCR on it first")
@@ -93,13 +82,27 @@ def _pdfium_text(path: Path, data: bytes) -> tuple[str, int]:
 
 
 def _decode_text(path: Path, data: bytes) -> tuple[str, list[str]]:
-    """Decode UTF-8 (or UTF-16 with a BOM); fall back to Windows-1252 with a warning rather than fail."""
+    """Decode UTF-8 or UTF-16 (with or without a BOM); fall back to Windows-1252 with a warning
+    rather than fail."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), []
+        text = data.decode("utf-16", errors="replace")
+        return text, ["text is not valid UTF-16; undecodable bytes replaced"] if "\ufffd" in text else []
     if b"\x00" in data[:4096]:
-        raise UnreadableFileError(path, "binary file (NUL bytes), not a text letter")
+        encoding = _utf16_without_bom(data[:4096])
+        if encoding is None:
+            raise UnreadableFileError(path, "binary file (NUL bytes), not a text letter")
+        return data.decode(encoding, errors="replace"), [f"text is {encoding.upper()} without a byte-order mark"]
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as e:
         text = data.decode("cp1252", errors="replace")
         return text, [f"text is not valid UTF-8 (byte {e.start}); decoded as Windows-1252"]
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` or ``-be`` when the NUL bytes fall where ASCII text in UTF-16 puts them."""
+    even, odd = head[0::2], head[1::2]
+    for encoding, zeros, chars in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and chars.count(0) <= 0.1 * len(chars):
+            return encoding
+    return None

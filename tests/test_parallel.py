@@ -43,3 +43,26 @@ def test_model_batch_over_processes_against_a_failing_local_endpoint(tmp_path: P
         assert stub.requests > len(paths)  # failures were retried
     assert [r.provenance.source_path for r in records] == [str(p) for p in paths]
     assert Counter(r.provenance.source_path for r in records) == Counter(str(p) for p in paths)
+
+
+def test_a_killed_worker_costs_only_the_letter_it_was_on(tmp_path: Path) -> None:
+    """A worker killed mid-batch (as by the out-of-memory killer): the letter it was reading gets an
+    error record saying so, a new worker takes its other letters, and every letter has one record."""
+    import multiprocessing
+    import os
+    import signal
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from make_letters import unique_letters
+
+    paths = unique_letters(tmp_path, 400)
+    records = []
+    for record in extract_many(paths, settings=Settings(workers=2)):
+        records.append(record)
+        if len(records) == 20:
+            victim = multiprocessing.active_children()[0]
+            os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    assert [r.provenance.source_path for r in records] == [str(p) for p in paths]
+    failed = [r for r in records if not r.ok]
+    assert len(failed) <= 1
+    assert all(r.error.type == "WorkerError" and "killed by signal 9" in r.error.message for r in failed)  # type: ignore[union-attr]

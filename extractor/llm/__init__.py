@@ -6,7 +6,7 @@ model returns), ``cache`` (answers on disk), ``client`` (endpoint, rate limit, s
 record), ``batch`` (many letters, bounded concurrency), ``usage`` (tokens and cost).
 """
 
-from .batch import extract_one, extract_paths, iter_records
+from .batch import extract_one, extract_paths, iter_records, stream_records
 from .cache import clear as clear_cache
 from .cache import stats as cache_stats
 from .prompt import PROMPT_VERSION
@@ -20,5 +20,6 @@ __all__ = [
     "extract_one",
     "extract_paths",
     "iter_records",
+    "stream_records",
     "summarise",
 ]

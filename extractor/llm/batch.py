@@ -1,16 +1,18 @@
-"""Many letters through the model at once: bounded concurrency on one event loop, one record per
-letter whatever happens (an error record when it fails), none lost and none duplicated.
+"""Many letters through the model at once, in bounded memory: at most ``settings.max_concurrency``
+letters in flight and a bounded window of finished letters waiting for an earlier one, one record
+per letter whatever happens (an error record when it fails), none lost and none duplicated.
 
-``extract_paths`` is the async API; ``iter_records`` and ``extract_one`` are the synchronous
-bridges the pipeline uses (a worker thread runs the loop, so they work inside a running loop too).
+``stream_records`` is the async API (``extract_paths`` collects it, for small batches);
+``iter_records`` and ``extract_one`` are the synchronous bridges the pipeline uses. The bridge runs
+the event loop only while its caller asks for the next record, so a caller that stops (or is
+interrupted) cancels the requests in flight at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -28,54 +30,93 @@ from .cache import open_cache
 from .client import ModelCaller, make_client
 
 T = TypeVar("T")
-OnRecord = Callable[[int, Record], None]
+R = TypeVar("R")
+WINDOW_PER_SLOT = 4  # letters started ahead of the oldest unfinished one, per concurrency slot
+# Letters are read in one long-lived thread: PDFium runs without the GIL, so reading overlaps the
+# other letters' work, and the PDF reader process it starts lives as long as this thread.
+_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read")
+_paths = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-paths")
 
 
-async def extract_paths(
-    paths: Sequence[str | Path],
+async def stream_records(
+    paths: Iterable[str | Path],
     *,
     backend: str,
     settings: Settings,
     transport: httpx2.AsyncBaseTransport | None = None,
-    on_record: OnRecord | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    stop: threading.Event | None = None,
-) -> list[Record]:
-    """One record per path, in input order; ``on_record(index, record)`` as each one is done.
+) -> AsyncGenerator[Record, None]:
+    """One record per path, in input order, each as soon as it and those before it are done.
 
-    At most ``settings.max_concurrency`` letters are in flight; ``stop`` lets waiting letters go
-    unstarted (their records are then missing from the result).
+    At most ``settings.max_concurrency`` letters are in flight and ``WINDOW_PER_SLOT`` times that
+    are started ahead of the oldest unfinished one; closing the stream cancels them. ``paths`` is
+    read lazily and may block (in a thread): it can be a stream fed by another process.
     """
     client = make_client(settings, transport=transport)
     caller = ModelCaller(client, settings, sleep)
     cache = open_cache(settings)
     gate = asyncio.Semaphore(settings.max_concurrency)
-    records: list[Record | None] = [None] * len(paths)
     loop = asyncio.get_running_loop()
-    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read")
 
-    async def one(index: int, path: str | Path) -> None:
+    async def one(path: str | Path) -> Record:
         async with gate:
-            if stop is not None and stop.is_set():
-                return
             try:
-                # PDFium runs without the GIL, so reading in a thread overlaps the other letters' work.
-                letter = await loop.run_in_executor(reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
-                record = await extract_letter(letter, backend, caller, cache)
+                letter = await loop.run_in_executor(_reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
+                return await extract_letter(letter, backend, caller, cache)
             except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
-                record = error_record(path, e, backend)
-            records[index] = record
-            if on_record is not None:
-                on_record(index, record)
+                return error_record(path, e, backend)
 
+    window = settings.max_concurrency * WINDOW_PER_SLOT
+    room = asyncio.Semaphore(window)  # letters started and not yet handed on
+    started: deque[asyncio.Task[Record]] = deque()
+    more = asyncio.Event()
+    todo = iter(paths)
+    end = object()
+
+    async def start_letters() -> None:
+        """Take paths as there is room; in a thread, since a path may be slow to come (a worker
+        waits for the parent to deal it) and the letters in flight must go on meanwhile."""
+        while True:
+            await room.acquire()
+            path = await loop.run_in_executor(_paths, next, todo, end)
+            if path is end:
+                break
+            started.append(asyncio.ensure_future(one(path)))  # type: ignore[arg-type]
+            more.set()
+        more.set()
+
+    starter = asyncio.ensure_future(start_letters())
     try:
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
+        while True:
+            while not started and not starter.done():
+                more.clear()
+                await more.wait()
+            if not started:
+                starter.result()  # an error taking the next path is the caller's
+                break
+            record = await started[0]
+            started.popleft()
+            room.release()
+            yield record
     finally:
-        reader.shutdown(wait=True)
+        for task in (starter, *started):
+            task.cancel()
+        await asyncio.gather(starter, *started, return_exceptions=True)
         await client.client.close()  # type: ignore[union-attr]
         if cache is not None:
             cache.close()
-    return [r for r in records if r is not None]
+
+
+async def extract_paths(
+    paths: Iterable[str | Path],
+    *,
+    backend: str,
+    settings: Settings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[Record]:
+    """Every record of a small batch, in input order (a large one: ``stream_records``)."""
+    return [r async for r in stream_records(paths, backend=backend, settings=settings, transport=transport, sleep=sleep)]
 
 
 def iter_records(
@@ -86,37 +127,54 @@ def iter_records(
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Iterator[Record]:
     """Records in input order, each yielded as soon as it and those before it are done."""
-    todo = list(paths)
-    done: queue.Queue[tuple[int, Record] | BaseException | None] = queue.Queue()
-    stop = threading.Event()
+    return _drive(stream_records(paths, backend=backend, settings=settings, transport=transport))
 
-    def work() -> None:
+
+def _drive(stream: AsyncGenerator[T, None]) -> Iterator[T]:
+    """An async stream as a generator, on a private event loop that runs only inside ``next``:
+    what the consumer does not ask for is not done, and an interrupt cancels what is in flight.
+    (Inside a running event loop, the private loop runs in a helper thread.)"""
+    loop = asyncio.new_event_loop()
+    helper = ThreadPoolExecutor(max_workers=1) if _loop_running() else None
+
+    def call(fn: Callable[[], R]) -> R:
+        return fn() if helper is None else helper.submit(fn).result()
+
+    def step() -> tuple[bool, T | None]:
+        task = loop.create_task(_next(stream))
         try:
-            asyncio.run(extract_paths(todo, backend=backend, settings=settings, transport=transport,
-                                      on_record=lambda i, r: done.put((i, r)), stop=stop))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, who re-raises it
-            done.put(e)
-        else:
-            done.put(None)
+            return loop.run_until_complete(task)
+        except BaseException:  # Ctrl-C (or any error) mid-step: cancel the stream, which cancels its letters
+            task.cancel()
+            loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+            raise
 
-    worker = threading.Thread(target=work, name="imr-extract-batch", daemon=True)
-    worker.start()
-    waiting: dict[int, Record] = {}
-    next_index = 0
     try:
-        while next_index < len(todo):
-            got = done.get()
-            if got is None:
-                break
-            if isinstance(got, BaseException):
-                raise got
-            waiting[got[0]] = got[1]
-            while next_index in waiting:
-                yield waiting.pop(next_index)
-                next_index += 1
+        while True:
+            finished, item = call(step)
+            if finished:
+                return
+            yield item  # type: ignore[misc]  # not None when not finished
     finally:
-        stop.set()
-        worker.join()
+        call(lambda: loop.run_until_complete(stream.aclose()))
+        call(loop.close)
+        if helper is not None:
+            helper.shutdown()
+
+
+async def _next(stream: AsyncIterator[T]) -> tuple[bool, T | None]:
+    try:
+        return False, await anext(stream)
+    except StopAsyncIteration:
+        return True, None
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def extract_one(
@@ -142,9 +200,7 @@ def extract_one(
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run``, or in a worker thread when the caller is already inside an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if not _loop_running():
         return asyncio.run(coro)
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()

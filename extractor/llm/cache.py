@@ -3,12 +3,20 @@ sends no request.
 
 The key hashes exactly those (never the endpoint's key); the value is the validated answer and
 the usage of the call that made it. Only model answers are stored, never settings.
+
+The cache only saves requests, so it must never stop a run: a cache that cannot be opened, read
+or written (corrupt, read-only, disk full) is reported once, as a warning on the ``extractor``
+logger, and bypassed; a corrupt one is moved aside and rebuilt empty.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
+import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +30,9 @@ from .prompt import Prompt
 from .schema import schema_hash
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("extractor")
+# What can go wrong with the cache's files: sqlite's errors (corrupt, read-only, locked) and the OS's.
+CACHE_FAILURES = (sqlite3.Error, OSError)
 
 
 def cache_key(letter_sha256: str, prompt: Prompt, response_model: type[BaseModel], sampling: Mapping[str, Any]) -> str:
@@ -37,15 +48,22 @@ def cache_key(letter_sha256: str, prompt: Prompt, response_model: type[BaseModel
 
 
 class AnswerCache:
-    """A diskcache directory of answers, shared safely by threads and processes."""
+    """A diskcache directory of answers, shared safely by threads and processes; on the first
+    failure to read or write it, reported once and bypassed for the rest of the run."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._cache = diskcache.Cache(str(directory))
+        self._cache: diskcache.Cache | None = _open(directory)
 
     def get(self, key: str, response_model: type[M]) -> tuple[M, Usage] | None:
         """The cached answer, or None (a missing or unreadable entry is a miss, to be asked again)."""
-        raw = self._cache.get(key)
+        if self._cache is None:
+            return None
+        try:
+            raw = self._cache.get(key)
+        except CACHE_FAILURES as e:
+            self._give_up(e)
+            return None
         if raw is None:
             return None
         try:
@@ -55,10 +73,57 @@ class AnswerCache:
             return None
 
     def put(self, key: str, answer: BaseModel, usage: Usage) -> None:
-        self._cache.set(key, json.dumps({"answer": answer.model_dump(mode="json"), "usage": usage.model_dump(mode="json")}))
+        if self._cache is None:
+            return
+        try:
+            self._cache.set(key, json.dumps({"answer": answer.model_dump(mode="json"),
+                                             "usage": usage.model_dump(mode="json")}))
+        except CACHE_FAILURES as e:
+            self._give_up(e)
 
     def close(self) -> None:
-        self._cache.close()
+        if self._cache is not None:
+            self._cache.close()
+
+    def _give_up(self, error: Exception) -> None:
+        _report(self.directory, f"cannot be used ({_reason(error)}); going on without it")
+        self.close()
+        self._cache = None
+
+
+def _open(directory: Path) -> diskcache.Cache | None:
+    """The cache, rebuilt empty if it is corrupt; None (reported) if it cannot be used at all."""
+    try:
+        return diskcache.Cache(str(directory))
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError):  # read-only, locked, unreadable: leave it be
+            _report(directory, f"cannot be used ({_reason(e)}); going on without it")
+            return None
+        aside = directory.with_name(f"{directory.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            directory.rename(aside)
+            cache = diskcache.Cache(str(directory))
+        except CACHE_FAILURES as again:
+            _report(directory, f"is corrupt ({_reason(e)}) and cannot be rebuilt ({_reason(again)}); going on without it")
+            return None
+        _report(directory, f"was corrupt ({_reason(e)}): moved to {aside}, started empty")
+        return cache
+    except OSError as e:
+        _report(directory, f"cannot be used ({_reason(e)}); going on without it")
+        return None
+
+
+_reported: set[Path] = set()
+
+
+def _report(directory: Path, what: str) -> None:
+    if directory not in _reported:
+        _reported.add(directory)
+        log.warning("answer cache %s %s", directory, what)
+
+
+def _reason(error: Exception) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error) or type(error).__name__
 
 
 def open_cache(settings: Settings) -> AnswerCache | None:
@@ -67,16 +132,26 @@ def open_cache(settings: Settings) -> AnswerCache | None:
 
 
 def stats(settings: Settings) -> dict[str, object]:
-    """For ``imr-extract cache stats``: where the cache is, how many answers, how many bytes."""
+    """For ``imr-extract cache stats``: where the cache is, how many answers, how many bytes; a
+    ``problem`` when it cannot be read."""
+    found: dict[str, object] = {"directory": str(settings.cache_dir), "entries": 0, "size_bytes": 0}
     if not settings.cache_dir.exists():
-        return {"directory": str(settings.cache_dir), "entries": 0, "size_bytes": 0}
-    with diskcache.Cache(str(settings.cache_dir)) as c:
-        return {"directory": str(settings.cache_dir), "entries": len(c), "size_bytes": c.volume()}
+        return found
+    try:
+        with diskcache.Cache(str(settings.cache_dir)) as c:
+            return found | {"entries": len(c), "size_bytes": c.volume()}
+    except CACHE_FAILURES as e:
+        return found | {"problem": f"cannot be read ({_reason(e)}); `imr-extract cache clear` removes it"}
 
 
 def clear(settings: Settings) -> int:
-    """For ``imr-extract cache clear``: remove every cached answer; returns how many."""
+    """For ``imr-extract cache clear``: remove every cached answer; returns how many. A cache that
+    cannot be opened is removed whole. ``OSError`` if the directory cannot be changed."""
     if not settings.cache_dir.exists():
         return 0
-    with diskcache.Cache(str(settings.cache_dir)) as c:
-        return int(c.clear())
+    try:
+        with diskcache.Cache(str(settings.cache_dir)) as c:
+            return int(c.clear())
+    except sqlite3.Error:
+        shutil.rmtree(settings.cache_dir)  # OSError (read-only) goes to the caller
+        return 0

@@ -1,0 +1,157 @@
+"""PDF text in a separate, bounded process, so a PDF that crashes PDFium, exhausts memory or never
+ends costs that one letter and not the batch.
+
+One long-lived reader process per parent process (started on first use, restarted when it dies)
+reads one PDF at a time under an address-space limit (``RLIMIT_AS``) and a time limit. Its
+answers are plain data; the parent turns them into the usual ``LetterError``s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptPdfError, EncryptedPdfError, PdfReaderError
+
+MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
+TIME_LIMIT_SECONDS = 60.0
+
+
+class PdfReader:
+    """Text of PDFs, one at a time (PDFium is not thread-safe), from a helper process."""
+
+    def __init__(self, *, memory_limit: int = MEMORY_LIMIT_BYTES, time_limit: float = TIME_LIMIT_SECONDS) -> None:
+        self.memory_limit = memory_limit
+        self.time_limit = time_limit
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._starter: threading.Thread | None = None
+
+    def pages(self, path: Path, data: bytes) -> list[str]:
+        """The text of each page; a ``LetterError`` naming ``path`` if the PDF cannot give it."""
+        with self._lock:
+            reply = self._ask(data)
+            if reply[0] == "died" and self._starter is not None and not self._starter.is_alive():
+                # The kernel ends the helper with the thread that started it (PR_SET_PDEATHSIG is
+                # per thread): not this PDF's doing, so ask a new helper.
+                self._stop(timed_out=False)
+                reply = self._ask(data)
+            if reply[0] in ("timeout", "died"):
+                raise PdfReaderError(path, self._stop(timed_out=reply[0] == "timeout"))
+        kind, value = reply
+        if kind == "password":
+            raise EncryptedPdfError(path, "PDF is password-protected; it cannot be read without the password")
+        if kind == "corrupt":
+            raise CorruptPdfError(path, f"PDF cannot be opened: {value}")
+        if kind == "unreadable":
+            raise CorruptPdfError(path, f"PDF text cannot be read: {value}")
+        if kind == "memory":
+            raise PdfReaderError(path, f"reading the PDF needs more than {self.memory_limit >> 20} MB; skipped")
+        return list(value)
+
+    def _ask(self, data: bytes) -> tuple[str, Any]:
+        conn = self._connection()
+        try:
+            conn.send_bytes(data)
+            if not conn.poll(self.time_limit):
+                return "timeout", None
+            reply: tuple[str, Any] = conn.recv()
+        except (EOFError, OSError):
+            return "died", None
+        return reply
+
+    def _connection(self) -> Connection:
+        if self._process is None or self._process.poll() is not None or self._conn is None:
+            ours, theirs = socket.socketpair()
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from extractor.pdf_reader import serve; serve(*map(int, sys.argv[1:]))",
+                 str(theirs.fileno()), str(os.getpid()), str(self.memory_limit)],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
+            )
+            theirs.close()
+            self._conn = Connection(ours.detach())
+            self._starter = threading.current_thread()
+        return self._conn
+
+    def _stop(self, *, timed_out: bool) -> str:
+        """End the helper (it is restarted on the next PDF); the reason, for the letter's error."""
+        assert self._process is not None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if timed_out:
+            self._process.kill()
+        try:
+            code = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            code = self._process.wait()
+        self._process = None
+        if timed_out:
+            return f"reading the PDF took over {self.time_limit:.0f} s; stopped"
+        if code < 0:
+            name = signal.Signals(-code).name
+            return (f"the PDF reader crashed on this file ({name}; out of memory at the "
+                    f"{self.memory_limit >> 20} MB limit, or a malformed PDF)")
+        return f"the PDF reader stopped on this file (exit status {code})"
+
+
+_shared = PdfReader()
+
+
+def pdf_pages(path: Path, data: bytes) -> list[str]:
+    """The text of each page of a PDF, read by this process's reader helper."""
+    return _shared.pages(path, data)
+
+
+def serve(fd: int, parent_pid: int, memory_limit: int) -> None:
+    """The helper process: answer each PDF sent until the parent closes the connection."""
+    import resource
+
+    from .lifeline import tie_to_parent
+
+    tie_to_parent(parent_pid)
+    conn = Connection(fd)
+    import pypdfium2 as pdfium  # before the limit: loading the library maps more than it uses
+
+    resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            reply = _read(pdfium, data)
+        except MemoryError:
+            reply = ("memory", None)
+        conn.send(reply)
+
+
+def _read(pdfium: Any, data: bytes) -> tuple[str, Any]:
+    """``("ok", page texts)``, or the kind of failure and PDFium's message."""
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as e:
+        return ("password" if "password" in str(e).lower() else "corrupt"), str(e)
+    try:
+        texts = []
+        for index in range(len(pdf)):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            texts.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        return "ok", texts
+    except pdfium.PdfiumError as e:
+        return "unreadable", str(e)
+    finally:
+        pdf.close()
+
