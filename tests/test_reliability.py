@@ -278,7 +278,7 @@ def test_a_corrupt_or_read_only_cache_is_reported_once_and_bypassed(tmp_path: Pa
     ([], {"IMR_PRICES": "notjson", "IMR_BASE_URL": "http://localhost:1/v1"}, "invalid setting"),
     (["--base-url", "http://localhost:99999/v1"], {}, "is not valid"),
     (["-o", "/nonexistent/folder/out.jsonl"], {}, "does not exist"),
-    (["-o", "out.csv"], {}, "must end in .jsonl or .parquet"),
+    (["-o", "out.csv"], {}, "must end in .jsonl, .parquet or .duckdb"),
 ])
 def test_set_up_errors_are_one_clear_line_and_exit_2(tmp_path: Path, args: list[str], env: dict[str, str],
                                                       words: str) -> None:

@@ -1,6 +1,7 @@
-"""Reading records back from what ``imr-extract extract`` wrote: JSONL (full records) or Parquet (a row per item).
+"""Reading records back from what ``imr-extract extract`` wrote: JSONL (full records), Parquet (a
+folder of parts, a row per item) or a DuckDB store (full records).
 
-One reader per file type in ``_READERS``; a store of another kind (DuckDB) is one more entry.
+One reader per output type in ``_READERS``.
 A line or row that is not a record is an error naming the file and the line, never a traceback.
 """
 
@@ -18,12 +19,12 @@ from ..models import Record
 
 
 def load_records(path: str | Path) -> list[Record]:
-    """Every record in a ``.jsonl`` or ``.parquet`` file written by ``imr-extract extract``."""
+    """Every record in a ``.jsonl``, ``.parquet`` or ``.duckdb`` output of ``imr-extract extract``."""
     p = Path(path)
     reader = _READERS.get(p.suffix.lower())
     if reader is None:
-        raise ImrExtractError(f"{p}: records must be .jsonl or .parquet")
-    if not p.is_file():
+        raise ImrExtractError(f"{p}: records must be .jsonl, .parquet or .duckdb")
+    if not p.exists():
         raise ImrExtractError(f"{p}: no such file")
     return reader(p)
 
@@ -64,7 +65,7 @@ def _read_parquet(path: Path) -> list[Record]:
 _ITEM_KEYS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
               "generic_name", "strength", "quantity", "decision", "rationale", "reasons")
 _SINK_ONLY = {"item_index", "claims_administrator_guidelines", "reviewer_guidelines", "warnings", "backend",
-              "source_path", "error", "needs_review", *_ITEM_KEYS}
+              "source_path", "source_sha256", "error", "needs_review", *_ITEM_KEYS}
 
 
 def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
@@ -84,7 +85,7 @@ def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
         "needs_review": any(r.get("needs_review") for r in rows),
         "warnings": [{"code": "warning", "message": m} for m in first.get("warnings") or []],
         "provenance": {"backend": first.get("backend") or "unknown", "package_version": "unknown",
-                       "source_path": first.get("source_path")},
+                       "source_path": first.get("source_path"), "source_sha256": first.get("source_sha256")},
         "error": {"type": error.split(":", 1)[0], "message": error.split(": ", 1)[-1]} if error else None,
     })
 
@@ -94,8 +95,15 @@ def _first_error(e: ValidationError) -> str:
     return f"{'.'.join(map(str, first['loc'])) or '(record)'}: {first['msg']}"
 
 
+def _read_duckdb(path: Path) -> list[Record]:
+    from ..store import read_records
+
+    return list(read_records(path))
+
+
 _READERS: dict[str, Callable[[Path], list[Record]]] = {
     ".jsonl": _read_jsonl,
     ".ndjson": _read_jsonl,
     ".parquet": _read_parquet,
+    ".duckdb": _read_duckdb,
 }
