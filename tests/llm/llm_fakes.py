@@ -103,6 +103,8 @@ def gold_endpoint(mode: str = "tools", count: Callable[[], None] | None = None) 
     """An endpoint that answers every eval letter as its gold file says, for either backend."""
 
     def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET":  # /models: a server that does not say its context window
+            return status(404)
         if count is not None:
             count()
         body = json.loads(request.content)
