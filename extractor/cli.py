@@ -377,19 +377,25 @@ def serve_local(
     GGUF file, with forced tool calls constrained to the answer's schema."""
     from .llm.local import local_server
 
+    stopping = threading.Event()
     try:
         with local_server(model, port=port or None, context=context) as server:
             err.print("[green]Local model server ready.[/green] Point imr-extract at it:")
             typer.echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
             err.print("(it answers one request at a time: keep IMR_MAX_CONCURRENCY at 1). Ctrl-C stops it.")
-            try:
-                server.process.wait()
-            except KeyboardInterrupt:
-                err.print("stopping the local model server")
-                return
-            _fail(f"the local model server stopped by itself (exit status {server.process.returncode})")
+
+            def stop(signum: int, frame: object) -> None:  # Ctrl-C reaches the server too: whoever is first
+                stopping.set()
+                server.process.terminate()
+
+            for name in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(name, stop)
+            server.process.wait()
+            if not stopping.is_set():
+                _fail(f"the local model server stopped by itself (exit status {server.process.returncode})")
     except ImrExtractError as e:
         _fail(str(e))
+    err.print("the local model server stopped")
 
 
 @app.command()
