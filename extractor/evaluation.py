@@ -266,10 +266,10 @@ def align(pred_items: list[dict[str, Any]], gold_items: list[dict[str, Any]]) ->
             treat = similarity(p.get("treatment"), g.get("treatment"))
             if req >= ALIGN_MIN or treat >= FUZZY:
                 candidates.append(((req, treat, -abs(i - j)), i, j))
-    return sorted(_greedy_pairs(candidates))
+    return sorted(greedy_pairs(candidates))
 
 
-def _greedy_pairs(candidates: Iterable[tuple[Any, int, int]]) -> list[tuple[int, int]]:
+def greedy_pairs(candidates: Iterable[tuple[Any, int, int]]) -> list[tuple[int, int]]:
     """One-to-one (i, j) pairs from ``(score, i, j)`` candidates, best score first."""
     used_p: set[int] = set()
     used_g: set[int] = set()
@@ -324,7 +324,7 @@ def citation_sets(citations: list[dict[str, Any]]) -> tuple[set[Any], set[int]]:
 
 
 def _pair_citations(pred: list[dict[str, Any]], gold: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    return _greedy_pairs(
+    return greedy_pairs(
         ((_norm(p.get("source")) == _norm(g.get("source")), similarity(p.get("guideline"), g.get("guideline"))), i, j)
         for i, p in enumerate(pred) for j, g in enumerate(gold)
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError, LetterError, NotAnImrLetterError, display_path
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
-from .parse import parse_letter
+from .parse import ParsedLetter, parse_letter
 from .read import SUPPORTED_SUFFIXES, LetterText, read_letter
 from .segment import looks_like_imr
 from .settings import Settings
@@ -61,7 +61,11 @@ def extract_text(
         from .llm.batch import extract_one
 
         return extract_one(letter, backend=backend, settings=settings or Settings(), transport=transport)
-    parsed = parse_letter(clean_letter(letter))
+    return parser_record(letter, parse_letter(clean_letter(letter)), backend)
+
+
+def parser_record(letter: LetterText, parsed: ParsedLetter, backend: str) -> Record:
+    """The record as the parser read it: the offline backend's, and the model backends' floor."""
     warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
     return Record(
         document_id=letter.document_id,

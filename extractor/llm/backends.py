@@ -28,9 +28,10 @@ from typing import Any
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
+from ..evaluation import greedy_pairs
 from ..models import ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
 from ..parse import ParsedLetter, parse_letter
-from ..pipeline import clean_letter, package_version
+from ..pipeline import clean_letter, package_version, parser_record
 from ..read import LetterText
 from ..segment import Region
 from ..text import CleanText, collapse
@@ -54,6 +55,16 @@ async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, 
     as the offline backend does; a model failure never raises, it is flagged on the record."""
     clean = clean_letter(letter)
     parsed = parse_letter(clean)
+    try:
+        return await _model_record(letter, clean, parsed, backend, caller, cache)
+    except Exception as e:  # noqa: BLE001 - a fault in the model path must not cost a letter the parser read
+        record = parser_record(letter, parsed, backend)
+        reason = f"the model path failed ({type(e).__name__}: {e}); the parser's reading was kept"
+        return record.model_copy(update={"needs_review": True, "review_reasons": [reason]})
+
+
+async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, backend: str, caller: ModelCaller,
+                        cache: AnswerCache | None) -> Record:
     warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
     if backend == "hybrid" and not parsed.items:
         warnings.append(ExtractionWarning(code="fallback", message="the parser found no items: hybrid fell back to the llm backend"))
@@ -265,10 +276,7 @@ def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, 
         g.review.setdefault(None, []).append(
             f"the model found an item the parser did not: {getattr(extra, 'request', '?')!r}; not kept")
     fields = dict(parsed.fields)
-    sources: dict[str, FieldSource] = {}
-    for name in HEADER_FIELDS:
-        if name in answers.fields:
-            sources[name] = _compare_header(name, fields.get(name), answers.fields[name], g)
+    sources = _header_fields(fields, answers.fields, g, keep_model=False)
     diagnoses, spans, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
     return Record(document_id=letter.document_id, layout=parsed.layout, items=items,
@@ -312,12 +320,7 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
         )
         items.append(_flagged(item, f"item {i + 1}: the parser could not segment this letter, so nothing checked "
                                     "the model's values", "model"))
-    sources: dict[str, FieldSource] = {}
-    for name in HEADER_FIELDS:
-        if name in answers.fields:
-            sources[name] = _compare_header(name, fields.get(name), answers.fields[name], g, keep_model=True)
-            if sources[name] == "model":
-                fields[name] = answers.fields[name]
+    sources = _header_fields(fields, answers.fields, g, keep_model=True)
     diagnoses, spans_d, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
     return Record(document_id=letter.document_id, layout=parsed.layout, items=items, spans={**parsed.spans, **spans_d},
@@ -331,15 +334,31 @@ def _flagged(item: Item, reason: str, source: FieldSource) -> Item:
     })
 
 
-def _compare_header(name: str, parser: Any, model: Any, g: Grounder, *, keep_model: bool = False) -> FieldSource:
-    """A header field the parser read from the letter's table wins; a different model value is flagged.
-    Where the parser read nothing, ``keep_model`` takes the model's (a letter the parser cannot segment)."""
-    if model in (None, []) or _plain(model) == _plain(parser):
-        return "agreed" if model not in (None, []) else "parser"
-    if parser in (None, []):
-        return "model" if keep_model else "parser"
-    g.review.setdefault(None, []).append(f"{name}: parser {_plain(parser)!r}, model {_plain(model)!r}; kept the parser's")
-    return "parser"
+def _header_fields(fields: dict[str, Any], model: dict[str, Any], g: Grounder, *, keep_model: bool) -> dict[str, FieldSource]:
+    """Each header field's source, ``fields`` updated where the model's value is kept.
+
+    A value the parser read from the letter's table wins; a different model value is flagged.
+    Where the parser read nothing, ``keep_model`` takes the model's (a letter the parser cannot
+    segment), flagged too: nothing could check it."""
+    sources: dict[str, FieldSource] = {}
+    for name in HEADER_FIELDS:
+        if name not in model:
+            continue
+        parser, value = fields.get(name), model[name]
+        if value in (None, []) or _plain(value) == _plain(parser):
+            sources[name] = "agreed" if value not in (None, []) else "parser"
+        elif parser in (None, []) and keep_model:
+            fields[name] = value
+            sources[name] = "model"
+            g.review.setdefault(None, []).append(
+                f"{name}: the parser read nothing, the model {_plain(value)!r}; kept the model's, unchecked")
+        elif parser in (None, []):
+            sources[name] = "parser"
+        else:
+            sources[name] = "parser"
+            g.review.setdefault(None, []).append(
+                f"{name}: parser {_plain(parser)!r}, model {_plain(value)!r}; kept the parser's")
+    return sources
 
 
 def _plain(value: Any) -> Any:
@@ -387,16 +406,10 @@ def _with_review(record: Record, warnings: list[ExtractionWarning], review: dict
 def match_requests(parser: Sequence[str], model: Sequence[str]) -> tuple[dict[int, int], list[int]]:
     """Pairs (parser index -> model index) of requests naming the same item, in order of similarity;
     and the model's requests left unmatched."""
-    scores = sorted(((fuzz.ratio(_key(p), _key(m)), i, j) for i, p in enumerate(parser) for j, m in enumerate(model)),
-                    reverse=True)
-    pairs: dict[int, int] = {}
-    taken: set[int] = set()
-    for score, i, j in scores:
-        if score < SAME_REQUEST:
-            break
-        if i not in pairs and j not in taken:
-            pairs[i] = j
-            taken.add(j)
+    scores = ((score, i, j) for i, p in enumerate(parser) for j, m in enumerate(model)
+              if (score := fuzz.ratio(_key(p), _key(m))) >= SAME_REQUEST)
+    pairs = dict(greedy_pairs(scores))
+    taken = set(pairs.values())
     return pairs, [j for j in range(len(model)) if j not in taken]
 
 

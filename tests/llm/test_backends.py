@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from llm_fakes import completion, gold, letter_path, scripted
 
 from extractor.llm.backends import match_requests
@@ -160,3 +161,29 @@ def test_match_requests_pairs_the_same_item_and_leaves_the_rest() -> None:
                                       ["physical therapy x 6", "Norco 10/325 mg #120", "Gym membership"])
     assert pairs == {0: 1, 1: 0} and unmatched == [2]
     assert match_requests([], ["X"]) == ({}, [0])
+
+
+def test_a_fault_in_the_model_path_leaves_the_parsers_record_flagged(settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr("extractor.llm.backends.check_item", broken)
+    offline = extract(letter_path("syn-b-03"), backend="offline", settings=settings)
+    record = _extract("syn-b-03", "hybrid", answer_from_gold(gold("syn-b-03"), "hybrid"), settings)
+    assert record.ok and record.needs_review and record.provenance.backend == "hybrid"
+    assert record.review_reasons == ["the model path failed (RuntimeError: a bug in a check); the parser's reading was kept"]
+    assert [i.model_dump() for i in record.items] == [i.model_dump() for i in offline.items]
+
+
+def test_a_header_value_only_the_model_read_is_flagged(tmp_path: Path, settings: Settings) -> None:
+    letter = tmp_path / "odd.txt"
+    letter.write_text("Independent Medical Review\nSome new format with no known headings.\n"
+                      "The reviewer found the request for Norco 10/325mg #120 not medically necessary.\n")
+    answer = {"case_number": "CM99-0000001", "diagnoses": [], "items": [{
+        "request": "Norco 10/325mg #120", "treatment": "Norco", "category": "medication", "decision": "upheld",
+        "reasons": ["other"], "rationale": "not medically necessary"}]}
+    record = _extract(letter, "llm", json.dumps(answer), settings)
+    assert record.case_number == "CM99-0000001" and record.sources["case_number"] == "model"
+    assert "case_number: the parser read nothing, the model 'CM99-0000001'; kept the model's, unchecked" in \
+        record.review_reasons
