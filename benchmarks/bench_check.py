@@ -23,16 +23,16 @@ from typing import Any
 from llm_stub_server import flawable, wrong_value  # beside this script, which Python puts on the path
 
 from extractor import extract
-from extractor.evaluation import align, find_letter, load_gold, score
+from extractor.evaluation.scoring import align, find_letter, load_gold, score
 from extractor.llm.check import JUDGEMENT_FIELDS, ItemEvidence, check_item, item_evidence
 from extractor.llm.ground import Grounder
 from extractor.llm.schema import AnswerCitation
 from extractor.models import Item, Record
-from extractor.parse import parse_letter
-from extractor.pipeline import clean_letter
-from extractor.read import read_letter
-from extractor.segment import ItemBlock
-from extractor.text import CleanText
+from extractor.parse import clean_letter
+from extractor.parse.letter import parse_letter
+from extractor.parse.segment import ItemBlock
+from extractor.read.files import read_letter
+from extractor.read.text import CleanText
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,13 +23,13 @@ from pathlib import Path
 from llm_stub_server import StubServer  # beside this script, which Python puts on the path
 
 from extractor import extract_many
-from extractor.llm.batch import extract_paths
 from extractor.llm.prompt import fill_prompt, hybrid_excerpt, letter_prompt
 from extractor.llm.schema import FillAnswer, LetterAnswer
-from extractor.parse import parse_letter
-from extractor.read import read_letter
+from extractor.parse.letter import parse_letter
+from extractor.read.files import read_letter
+from extractor.read.text import normalise
+from extractor.run.stream import extract_paths
 from extractor.settings import Settings
-from extractor.text import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 LETTERS = sorted(p for p in (ROOT / "evals" / "letters").iterdir() if p.suffix in (".pdf", ".txt"))

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from extractor import extract_many
-from extractor.evaluation import EvalReport, find_letter, load_gold, score
+from extractor.evaluation.scoring import EvalReport, find_letter, load_gold, score
 from extractor.llm.local import local_server
 from extractor.models import Record
 from extractor.settings import Settings

@@ -42,7 +42,7 @@ def main() -> None:
     from extractor.review import build_site, load_records
     from extractor.review.highlight import fields_with_spans
     from extractor.review.site import page_names
-    from extractor.sink import open_sink
+    from extractor.sinks import open_sink
 
     work = Path(tempfile.mkdtemp(prefix="bench-review-"))
     out = args.out or work / "site"

@@ -25,8 +25,8 @@ import duckdb
 
 from extractor import extract, extract_many
 from extractor.models import Record
-from extractor.sink import open_sink
-from extractor.store import SCHEMAS, VIEWS
+from extractor.sinks import open_sink
+from extractor.sinks.duckdb import SCHEMAS, VIEWS
 
 
 def write_all(records: Iterable[Record], output: Path) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 For offline, and for ``hybrid`` and ``llm`` against benchmarks/llm_stub_server.py answering from
 gold with (a) a wrong judgement field on ``--rate`` of the items, (b) a required property missing
 from ``--rate`` of the item answers, (c) every answer correct, it prints: error records, letters
-lost, item recall and precision, decision accuracy, field accuracy (extractor.evaluation), review
+lost, item recall and precision, decision accuracy, field accuracy (extractor.evaluation.scoring), review
 recall (flawed items whose record item has ``needs_review`` / flawed items, from the stub's flaw
 log) and false alarms (record items flagged whose answer had no flaw / such items).
 
@@ -23,7 +23,7 @@ from typing import Any
 from llm_stub_server import Flaws, GoldAnswers, StubServer  # beside this script, which Python puts on the path
 
 from extractor import extract_many
-from extractor.evaluation import align, find_letter, load_gold, score
+from extractor.evaluation.scoring import align, find_letter, load_gold, score
 from extractor.models import Record
 from extractor.settings import Settings
 

@@ -30,7 +30,7 @@ from typing import Any, Self
 
 from rapidfuzz import fuzz
 
-from extractor.evaluation import FUZZY, find_letter, load_gold, similarity
+from extractor.evaluation.scoring import FUZZY, find_letter, load_gold, similarity
 from extractor.llm.prompt import CLOSE_MARKER, OPEN_MARKER
 from extractor.llm.schema import answer_from_gold
 

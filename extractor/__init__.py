@@ -19,8 +19,8 @@ from .errors import (
 )
 from .evaluation import EvalReport, evaluate, load_gold, score
 from .models import Category, Citation, ErrorInfo, ExtractionWarning, Item, Provenance, Reason, Record, Span, Usage
-from .pipeline import extract, extract_many, iter_letter_paths
-from .read import LetterText, read_letter
+from .pipeline import extract, extract_many
+from .read import LetterText, iter_letter_paths, read_letter
 from .settings import Settings
 
 __all__ = [

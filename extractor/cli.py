@@ -25,13 +25,14 @@ from rich.markup import escape
 
 from . import evaluation
 from .errors import ImrExtractError, display_path
+from .evaluation.report import print_report
 from .models import Record
-from .pipeline import extract_many, iter_letter_paths, resolve_backend
+from .pipeline import extract_many, resolve_backend
 from .progress import RunProgress
-from .report import print_report
+from .read import iter_letter_paths
 from .resources import examples_dir
 from .settings import Settings
-from .sink import Sink, open_sink, output_lock
+from .sinks import Sink, open_sink, output_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
 err = Console(stderr=True, soft_wrap=True)

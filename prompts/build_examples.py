@@ -15,8 +15,7 @@ from pathlib import Path
 from extractor.llm.prompt import PROMPT_VERSION, hybrid_excerpt
 from extractor.llm.schema import answer_from_gold
 from extractor.parse import parse_letter
-from extractor.read import read_letter
-from extractor.text import normalise
+from extractor.read import normalise, read_letter
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_LETTER = "syn-c-01"

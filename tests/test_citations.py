@@ -1,6 +1,6 @@
 import pytest
 
-from extractor.citations import expand_pages, parse_guideline_paragraph
+from extractor.parse.citations import expand_pages, parse_guideline_paragraph
 
 
 def _cite(paragraph: str) -> list[tuple[str, str | None, str | None, list[int]]]:

@@ -1,5 +1,5 @@
 """Treatment names and categories by the labelling guide (evals/LABELING.md), from the service vocabulary
-(extractor/data/services.csv) and the drug lexicon."""
+(extractor/parse/data/services.csv) and the drug lexicon."""
 
 import csv
 import re
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from extractor import classify, drugs, extract
+from extractor import extract
 from extractor.models import Category
+from extractor.parse import classify, drugs
 
-SERVICES_CSV = Path(__file__).resolve().parent.parent / "extractor" / "data" / "services.csv"
+SERVICES_CSV = Path(__file__).resolve().parent.parent / "extractor" / "parse" / "data" / "services.csv"
 ROWS = list(csv.DictReader(SERVICES_CSV.open(encoding="utf-8", newline="")))
 
 

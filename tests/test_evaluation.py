@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from extractor import Record, extract, score
-from extractor.evaluation import align, load_gold
+from extractor.evaluation.scoring import align, load_gold
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTER = ROOT / "evals" / "letters" / "CM16-0230548.pdf"

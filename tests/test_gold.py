@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from extractor import extract, extract_many
-from extractor.evaluation import evaluate, find_letter, load_gold
+from extractor.evaluation.scoring import evaluate, find_letter, load_gold
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "evals" / "gold"
@@ -34,7 +34,7 @@ def test_items_and_decisions_in_letter_order(gold_path: Path) -> None:
 
 @pytest.mark.parametrize("letter", sorted(p for p in LETTERS.glob("CM*.pdf")), ids=lambda p: p.stem)
 def test_one_item_per_decision_rationale(letter: Path) -> None:
-    from extractor.read import read_letter
+    from extractor.read.files import read_letter
 
     assert len(extract(letter).items) == read_letter(letter).text.count("Decision rationale:")
 

@@ -22,7 +22,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_examples_prompts_and_types(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"extractor/examples/CM16-0230548.pdf", "extractor/prompts/README.md", "extractor/py.typed",
-            "extractor/data/services.csv", "extractor/review/templates/letter.html.j2",
+            "extractor/parse/data/services.csv", "extractor/review/templates/letter.html.j2",
             "extractor/review/static/review.js"} <= names
     assert any(n.startswith("imr_extract-") and n.endswith("entry_points.txt") for n in names)
 

@@ -5,7 +5,7 @@ from collections import Counter
 from pathlib import Path
 
 from extractor import Settings, extract_many
-from extractor.parallel import _share
+from extractor.run.shards import _share
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = sorted(p for p in (ROOT / "evals" / "letters").iterdir() if p.suffix in (".pdf", ".txt"))

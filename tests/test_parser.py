@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from extractor import extract
-from extractor.read import read_letter
-from extractor.segment import detect_layout
-from extractor.text import normalise
+from extractor.parse.segment import detect_layout
+from extractor.read.files import read_letter
+from extractor.read.text import normalise
 
 LETTERS = Path(__file__).resolve().parent.parent / "evals" / "letters"
 
@@ -60,7 +60,7 @@ def test_label_first_header_as_a_text_tool_prints_it() -> None:
     text = ("Case Number:\nDate Assigned:\nDecision Date:\nPriority:\n\nCM16-0230548\n12/06/2016\n01/04/2017\nStandard\n\n"
             "Date of Injury:\nUR Denial Date:\nApplication\nReceived:\n\n11/01/2016\n12/01/2016\n12/02/2016\n\n"
             "HOW THE IMR FINAL DETERMINATION WAS MADE\n")
-    from extractor.header import parse_header
+    from extractor.parse.header import parse_header
 
     clean = normalise(text).text
     found = parse_header(clean, 0, len(clean)).values
@@ -131,6 +131,6 @@ def test_instructions_inside_a_letter_are_just_text(tmp_path: Path) -> None:
     ],
 )
 def test_diagnosis_lists_split_where_diagnoses_end(phrase: str, expected: list[str]) -> None:
-    from extractor.header import _split_diagnoses
+    from extractor.parse.header import _split_diagnoses
 
     assert _split_diagnoses(phrase) == expected

@@ -7,7 +7,7 @@ import pytest
 from poison import pdf_bomb
 
 from extractor.errors import PdfReaderError
-from extractor.pdf_reader import PdfReader
+from extractor.read.pdf import PdfReader
 
 GOOD = Path(__file__).resolve().parent.parent / "evals" / "letters" / "CM16-0230548.pdf"
 

@@ -20,7 +20,7 @@ from poison import SEED, poison_letters
 
 from extractor.errors import display_path
 from extractor.models import ErrorInfo, Item, Provenance, Record
-from extractor.sink import ParquetSink, output_lock
+from extractor.sinks import ParquetSink, output_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -100,7 +100,7 @@ def test_kill_9_at_random_moments_then_resume_gives_each_letter_exactly_once(tmp
 WRITER = """
 import sys
 from extractor.models import ErrorInfo, Provenance, Record
-from extractor.sink import JsonlSink, ParquetSink
+from extractor.sinks import JsonlSink, ParquetSink
 
 out, count, failing = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "failing"
 sink = (ParquetSink if out.endswith(".parquet") else JsonlSink)(__import__("pathlib").Path(out), resume=True,

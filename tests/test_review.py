@@ -15,7 +15,7 @@ from extractor.cli import app
 from extractor.review import build_site, compute_stats, load_records
 from extractor.review.highlight import Field, fields_with_spans, mark_text
 from extractor.review.site import page_names
-from extractor.sink import open_sink
+from extractor.sinks import open_sink
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "evals" / "letters"

@@ -17,7 +17,7 @@ from extractor import extract_many
 from extractor.cli import app
 from extractor.errors import ConfigurationError
 from extractor.models import ErrorInfo
-from extractor.store import SCHEMAS, VIEWS, DuckDbSink, read_records
+from extractor.sinks.duckdb import SCHEMAS, VIEWS, DuckDbSink, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "evals" / "letters"
@@ -139,8 +139,8 @@ def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
 _WRITER = """
 import sys, time
 from extractor import extract_many
-from extractor.pipeline import iter_letter_paths
-from extractor.store import DuckDbSink
+from extractor.read import iter_letter_paths
+from extractor.sinks.duckdb import DuckDbSink
 
 
 class HoldThirdBatch:

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from extractor.read import read_letter
-from extractor.text import collapse, normalise
+from extractor.read.files import read_letter
+from extractor.read.text import collapse, normalise
 
 LETTERS = sorted((Path(__file__).resolve().parent.parent / "evals" / "letters").glob("*.*"))
 LETTERS = [p for p in LETTERS if p.suffix in (".pdf", ".txt")]

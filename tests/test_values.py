@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from extractor.values import case_number, parse_date, state_code, strength_key
+from extractor.parse.values import case_number, parse_date, state_code, strength_key
 
 
 @pytest.mark.parametrize(

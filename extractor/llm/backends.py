@@ -28,13 +28,12 @@ from typing import Any
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from ..evaluation import greedy_pairs
+from ..evaluation.scoring import greedy_pairs
 from ..models import ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
-from ..parse import ParsedLetter, parse_letter
-from ..pipeline import clean_letter, package_version, parser_record
-from ..read import LetterText
-from ..segment import Region
-from ..text import CleanText, collapse
+from ..parse import ParsedLetter, clean_letter, parse_letter
+from ..parse.segment import Region
+from ..read import CleanText, LetterText, collapse
+from ..record import package_version, parser_record
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
 from .check import JUDGEMENT_FIELDS, check_item, item_evidence

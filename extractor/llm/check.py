@@ -37,14 +37,14 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
-from .. import classify, drugs
-from ..citations import expand_pages
-from ..evaluation import FUZZY, citation_sets, similarity
+from ..evaluation.scoring import FUZZY, citation_sets, similarity
 from ..models import Category, Citation, FieldSource, Item, Reason
-from ..parse import ParsedLetter
-from ..segment import Region
-from ..text import CleanText
-from ..values import strength_key
+from ..parse import classify, drugs
+from ..parse.citations import expand_pages
+from ..parse.letter import ParsedLetter
+from ..parse.segment import Region
+from ..parse.values import strength_key
+from ..read.text import CleanText
 
 JUDGEMENT_FIELDS = ("treatment", "category", "generic_name", "strength", "quantity", "decision",
                     "claims_administrator_guidelines", "reviewer_guidelines", "reasons")

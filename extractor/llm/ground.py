@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from ..models import Citation, ExtractionWarning, Span
-from ..segment import Region
-from ..text import CleanText, collapse
+from ..parse.segment import Region
+from ..read.text import CleanText, collapse
 from .schema import AnswerCitation
 
 FUZZY_MIN_LENGTH = 40

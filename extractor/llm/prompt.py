@@ -17,9 +17,9 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
-from ..parse import ParsedLetter
-from ..segment import Region, Segments
-from ..text import CleanText
+from ..parse.letter import ParsedLetter
+from ..parse.segment import Region, Segments
+from ..read.text import CleanText
 
 PROMPT_VERSION = "v1"
 OPEN_MARKER = "<<<LETTER>>>"

@@ -9,9 +9,9 @@ from typing import Any
 from markupsafe import Markup
 
 from ..errors import ImrExtractError
-from ..evaluation import EvalReport
+from ..evaluation.scoring import EvalReport
 from ..models import Record, Span
-from ..read import read_letter
+from ..read.files import read_letter
 from .site import environment
 
 CONTEXT = 240

@@ -96,7 +96,7 @@ def _first_error(e: ValidationError) -> str:
 
 
 def _read_duckdb(path: Path) -> list[Record]:
-    from ..store import read_records
+    from ..sinks.duckdb import read_records
 
     return list(read_records(path))
 

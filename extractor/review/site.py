@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from ..errors import ImrExtractError
 from ..models import Record
-from ..read import read_letter
+from ..read.files import read_letter
 from . import charts
 from .highlight import Field, citation_text, fields_with_spans, mark_text
 from .stats import Stats, compute_stats, letter_flagged

@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 from extractor.llm.prompt import fill_prompt, hybrid_excerpt, letter_prompt
 from extractor.llm.schema import answer_from_gold
-from extractor.parse import parse_letter
-from extractor.read import read_letter
-from extractor.text import normalise
+from extractor.parse.letter import parse_letter
+from extractor.read.files import read_letter
+from extractor.read.text import normalise
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "evals" / "gold"

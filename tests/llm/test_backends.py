@@ -11,13 +11,13 @@ import pytest
 from llm_fakes import completion, gold, letter_path, scripted
 
 from extractor.llm.backends import match_requests
-from extractor.llm.batch import iter_records
 from extractor.llm.ground import Grounder, locate
 from extractor.llm.schema import AnswerCitation, answer_from_gold
+from extractor.parse.segment import Region
 from extractor.pipeline import extract
-from extractor.segment import Region
+from extractor.read.text import normalise
+from extractor.run.stream import iter_records
 from extractor.settings import Settings
-from extractor.text import normalise
 
 LETTER = "Header\nThe request for Norco\n10/325mg #120 is not\nmedically necessary. Diagnoses include lumbar radiculopathy.\n"
 

@@ -15,11 +15,11 @@ from llm_fakes import completion, gold, letter_path, scripted
 from extractor.llm.budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from extractor.llm.prompt import fill_prompt, hybrid_excerpt
 from extractor.llm.schema import FillAnswer, LetterAnswer, answer_from_gold, salvage
-from extractor.parse import parse_letter
+from extractor.parse.letter import parse_letter
 from extractor.pipeline import extract
-from extractor.read import read_letter
+from extractor.read.files import read_letter
+from extractor.read.text import normalise
 from extractor.settings import Settings
-from extractor.text import normalise
 
 LONGEST = "CM16-0248698"  # 21 items: the longest real letter in evals/
 

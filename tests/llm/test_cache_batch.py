@@ -14,13 +14,13 @@ import pytest
 from llm_fakes import API_KEY, GOLD, gold_endpoint, letter_path, status
 
 from extractor.llm import cache
-from extractor.llm.batch import extract_paths, iter_records
 from extractor.llm.cache import cache_key
 from extractor.llm.client import RateLimiter
 from extractor.llm.prompt import letter_prompt
 from extractor.llm.schema import FillAnswer, LetterAnswer
 from extractor.llm.usage import summarise
 from extractor.pipeline import extract_many
+from extractor.run.stream import extract_paths, iter_records
 from extractor.settings import Settings
 
 PATHS = [letter_path(g.stem) for g in sorted(GOLD.glob("*.json"))][:12]

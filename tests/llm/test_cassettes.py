@@ -14,13 +14,13 @@ import httpx2
 import pytest
 from llm_fakes import DATA, Reply, completion, gold, gold_completion, letter_path, status
 
-from extractor.llm.batch import extract_paths
 from extractor.llm.prompt import CLOSE_MARKER, OPEN_MARKER
 from extractor.llm.schema import answer_from_gold
 from extractor.models import Record
 from extractor.pipeline import extract
+from extractor.read.text import collapse
+from extractor.run.stream import extract_paths
 from extractor.settings import Settings
-from extractor.text import collapse
 
 pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
 Endpoint = Callable[[Sequence[Reply]], httpx2.AsyncBaseTransport | None]

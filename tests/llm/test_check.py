@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from extractor import extract
-from extractor.evaluation import find_letter, load_gold, score
+from extractor.evaluation.scoring import find_letter, load_gold, score
 from extractor.llm.check import JUDGEMENT_FIELDS, ItemEvidence, check_item, item_evidence
 from extractor.models import Citation, Item, Span
-from extractor.parse import parse_letter
-from extractor.pipeline import clean_letter
-from extractor.read import read_letter
+from extractor.parse import clean_letter
+from extractor.parse.letter import parse_letter
+from extractor.read.files import read_letter
 
 EVALS = Path(__file__).resolve().parents[2] / "evals"
 CA = "Decision based on MTUS Chronic Pain Medical Treatment Guidelines, Page(s): 78-80."

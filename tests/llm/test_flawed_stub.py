@@ -13,9 +13,9 @@ import pytest
 
 from extractor.llm.prompt import fill_prompt, hybrid_excerpt, letter_prompt
 from extractor.llm.schema import FillAnswer, LetterAnswer
-from extractor.parse import parse_letter
-from extractor.pipeline import clean_letter
-from extractor.read import read_letter
+from extractor.parse import clean_letter
+from extractor.parse.letter import parse_letter
+from extractor.read.files import read_letter
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -12,8 +12,8 @@ from rapidfuzz import fuzz
 
 from extractor.models import Record
 from extractor.pipeline import extract_many
+from extractor.read.text import collapse
 from extractor.settings import Settings
-from extractor.text import collapse
 
 LETTER_EXACT = ("case_number", "date_assigned", "decision_date", "ur_denial_date", "application_received_date",
                 "priority", "date_of_injury", "patient_sex", "patient_age")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .evaluation import EvalReport
+from .scoring import EvalReport
 
 _HEADLINE = ("item_recall", "item_precision", "decision_accuracy", "field_accuracy")
 

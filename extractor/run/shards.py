@@ -16,18 +16,21 @@ import multiprocessing
 import os
 import queue as queue_module
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import WorkerError
-from .llm.batch import WINDOW_PER_SLOT
-from .models import Record
-from .pipeline import error_record
-from .settings import Settings
+from ..errors import WorkerError
+from ..models import Record
+from ..record import error_record
+from ..settings import Settings
+from .stream import WINDOW_PER_SLOT
 
 _POLL_SECONDS = 0.5
+# What a worker runs on its share: the ordinary single-process batch. It is handed in (and pickled by
+# reference into each worker) so that this module does not import the pipeline that composes it.
+Batch = Callable[..., Iterator[Record]]
 
 
 @dataclass
@@ -44,14 +47,13 @@ class _Worker:
         return len(self.dealt) + len(self.started)
 
 
-def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Settings) -> Iterator[Record]:
-    """Records in input order from ``settings.workers`` processes."""
+def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Settings, run: Batch) -> Iterator[Record]:
+    """Records in input order from ``settings.workers`` processes, each running ``run`` (called as
+    ``run(paths, backend=..., settings=...)``) on the letters dealt to it."""
     todo = [str(p) for p in paths]
     count = min(settings.workers, settings.max_concurrency, len(todo))
     if count <= 1:
-        from .pipeline import extract_many  # noqa: PLC0415 - the pipeline imports this module
-
-        yield from extract_many(todo, backend=backend, settings=settings.model_copy(update={"workers": 1}))
+        yield from run(todo, backend=backend, settings=settings.model_copy(update={"workers": 1}))
         return
     context = multiprocessing.get_context("spawn")  # the parent may run threads: never fork it
     results: Any = context.Queue()
@@ -60,7 +62,7 @@ def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Sett
 
     def launch(slot: int) -> _Worker:
         tasks = context.Queue()
-        process = context.Process(target=_work, args=(slot, backend, shares[slot], tasks, results, os.getpid()),
+        process = context.Process(target=_work, args=(run, slot, backend, shares[slot], tasks, results, os.getpid()),
                                   name=f"imr-extract-worker-{slot}", daemon=True)
         process.start()
         return _Worker(process, tasks)
@@ -137,11 +139,10 @@ def _share(settings: Settings, worker: int, workers: int) -> Settings:
     })
 
 
-def _work(slot: int, backend: str, settings: Settings, tasks: Any, results: Any, parent_pid: int) -> None:
+def _work(run: Batch, slot: int, backend: str, settings: Settings, tasks: Any, results: Any, parent_pid: int) -> None:
     """A worker process: the ordinary batch on the letters dealt to it, each record sent back as it
     is done, each letter announced as it is started (so a crash is blamed on the right letters)."""
-    from .lifeline import tie_to_parent  # noqa: PLC0415 - only the worker needs it
-    from .pipeline import extract_many  # noqa: PLC0415 - the pipeline imports this module
+    from ..lifeline import tie_to_parent  # noqa: PLC0415 - only the worker needs it
 
     tie_to_parent(parent_pid)
     order: deque[int] = deque()
@@ -154,7 +155,7 @@ def _work(slot: int, backend: str, settings: Settings, tasks: Any, results: Any,
             yield path
 
     try:
-        for record in extract_many(dealt(), backend=backend, settings=settings):
+        for record in run(dealt(), backend=backend, settings=settings):
             results.put(("record", slot, order.popleft(), record.model_dump_json()))
     except Exception as e:  # noqa: BLE001 - a set-up error (no letter's): the parent reports it
         results.put(("fatal", slot, None, f"a worker could not run: {e}"))

@@ -11,7 +11,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from .models import Span
+from ..models import Span
 
 _LINE = re.compile(r"[^\r\n\f]+")
 _ODD = {"\ufffe": "-", "\u00a0": " ", "\u2009": " ", "\t": " ", "\u00ad": "-"}

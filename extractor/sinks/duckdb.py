@@ -19,8 +19,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .errors import ConfigurationError
-from .models import Citation, Record
+from ..errors import ConfigurationError
+from ..models import Citation, Record
+from .base import record_key
 
 _STRINGS = pa.list_(pa.string())
 
@@ -111,7 +112,7 @@ class DuckDbSink:
         self._stored = {row[0] for row in self._con.execute("SELECT source_path FROM letters").fetchall()}
 
     def write(self, record: Record) -> None:
-        self._pending[_key(record)] = (record, dt.datetime.now(dt.UTC))
+        self._pending[record_key(record)] = (record, dt.datetime.now(dt.UTC))
         if len(self._pending) >= self._batch or time.monotonic() - self._last_flush >= self._flush_seconds:
             self._flush()
 
@@ -181,13 +182,9 @@ def _connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnectio
         raise ConfigurationError(f"{path}: cannot open as a DuckDB store ({e})") from e
 
 
-def _key(record: Record) -> str:
-    return record.provenance.source_path or record.document_id
-
-
 def _rows(record: Record, extracted_at: dt.datetime) -> dict[str, list[dict[str, Any]]]:
     """The record's rows for each table."""
-    key = _key(record)
+    key = record_key(record)
     provenance, usage, error = record.provenance, record.provenance.usage, record.error
     letter = {field: getattr(record, field) for field in _LETTER_FIELDS} | {
         "source_path": key, "source_sha256": provenance.source_sha256,

@@ -7,11 +7,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from ..models import Category, Citation, ExtractionWarning, Item, Span
+from ..read.text import CleanText, collapse
 from . import classify, drugs
 from .citations import parse_guideline_paragraph
-from .models import Category, Citation, ExtractionWarning, Item, Span
 from .segment import ItemBlock, Region
-from .text import CleanText, collapse
 from .values import DATE_PATTERN, parse_date
 
 _PARTIAL = re.compile(

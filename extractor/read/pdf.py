@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptPdfError, EncryptedPdfError, PdfReaderError
+from ..errors import CorruptPdfError, EncryptedPdfError, PdfReaderError
 
 MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 TIME_LIMIT_SECONDS = 60.0
@@ -72,7 +72,7 @@ class PdfReader:
         if self._process is None or self._process.poll() is not None or self._conn is None:
             ours, theirs = socket.socketpair()
             self._process = subprocess.Popen(
-                [sys.executable, "-c", "import sys; from extractor.pdf_reader import serve; serve(*map(int, sys.argv[1:]))",
+                [sys.executable, "-c", "import sys; from extractor.read.pdf import serve; serve(*map(int, sys.argv[1:]))",
                  str(theirs.fileno()), str(os.getpid()), str(self.memory_limit)],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, close_fds=True,
             )
@@ -116,7 +116,7 @@ def serve(fd: int, parent_pid: int, memory_limit: int) -> None:
     """The helper process: answer each PDF sent until the parent closes the connection."""
     import resource
 
-    from .lifeline import tie_to_parent
+    from ..lifeline import tie_to_parent
 
     tie_to_parent(parent_pid)
     conn = Connection(fd)

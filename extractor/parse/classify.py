@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..models import Category, Decision, Reason
 from . import drugs
-from .models import Category, Decision, Reason
 
 SERVICES_CSV = Path(__file__).resolve().parent / "data" / "services.csv"
 
@@ -39,7 +39,7 @@ class Treatment:
 
 @lru_cache(maxsize=1)
 def services() -> tuple[Service, ...]:
-    """The service vocabulary (``extractor/data/services.csv``), in priority order: the first row that matches wins."""
+    """The service vocabulary (``extractor/parse/data/services.csv``), in priority order: the first row that matches wins."""
     with SERVICES_CSV.open(encoding="utf-8", newline="") as f:
         return tuple(
             Service(re.compile(row["pattern"], re.I), Category(row["category"]), row["keeps_site"] == "yes")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CorruptPdfError, NoTextLayerError, UnreadableFileError, display_path
-from .pdf_reader import pdf_pages
+from ..errors import CorruptPdfError, NoTextLayerError, UnreadableFileError, display_path
+from .pdf import pdf_pages
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt")
 PAGE_BREAK = "\f"
@@ -106,3 +107,17 @@ def _utf16_without_bom(head: bytes) -> str | None:
         if zeros.count(0) >= 0.9 * len(zeros) and chars.count(0) <= 0.1 * len(chars):
             return encoding
     return None
+
+
+def iter_letter_paths(inputs: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given, and the letters (.pdf, .txt) inside directories, sorted, recursively.
+    (A folder is listed as strings, not ``Path`` objects: a tenth of the memory for 100,000 letters.)"""
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = [os.path.join(root, name) for root, _, names in os.walk(p) for name in names
+                     if os.path.splitext(name)[1].lower() in SUPPORTED_SUFFIXES]
+            found.sort(key=lambda f: f.split(os.sep))  # the order of sorted Paths: part by part
+            yield from (Path(f) for f in found if os.path.isfile(f))
+        else:
+            yield p

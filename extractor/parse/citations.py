@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import collapse
+from ..read.text import collapse
 
 _SENTENCE = re.compile(r"Decision\s+based\s+on\s+")
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")

@@ -17,9 +17,9 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
-from .errors import ImrExtractError
-from .models import Record
-from .values import case_number, parse_date, state_code, strength_key
+from ..errors import ImrExtractError
+from ..models import Record
+from ..parse.values import case_number, parse_date, state_code, strength_key
 
 FUZZY = 0.85
 RATIONALE = 0.95

@@ -8,11 +8,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ..errors import NotAnImrLetterError
+from ..models import ExtractionWarning, Item, Layout, Span
+from ..read import CleanText, LetterText, normalise
 from .header import Found, parse_credentials, parse_header, parse_summary
 from .items import parse_item
-from .models import ExtractionWarning, Item, Layout, Span
-from .segment import Segments, segment
-from .text import CleanText
+from .segment import Segments, looks_like_imr, segment
 
 _REQUIRED_HEADER = ("case_number", "decision_date")
 
@@ -78,3 +79,11 @@ def _looks_truncated(text: str, seg: Segments) -> bool:
         return True
     tail = text[last.rationale.start :].rstrip()
     return not (tail.endswith(tuple('.!?)"”')) or "necessary" in tail[-200:])
+
+
+def clean_letter(letter: LetterText) -> CleanText:
+    """The letter's normalised text; ``NotAnImrLetterError`` if it carries no mark of an IMR letter."""
+    clean = normalise(letter.text)
+    if not looks_like_imr(clean.text):
+        raise NotAnImrLetterError(letter.path, "no IMR letter headings or markers found: not an IMR determination letter")
+    return clean

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import httpx2
 
 from ..errors import ModelError
+from ..llm.backends import extract_letter
+from ..llm.cache import open_cache
+from ..llm.client import ModelCaller, make_client
 from ..models import Record
-from ..pipeline import error_record
 from ..read import LetterText, read_letter
+from ..record import error_record
 from ..settings import Settings
-from .backends import extract_letter
-from .cache import open_cache
-from .client import ModelCaller, make_client
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .models import Decision, Layout
+from ..models import Decision, Layout
 
 
 def _heading(words: str) -> str:

@@ -1,0 +1,52 @@
+"""The record stage's two plain cases: the record as the parser read it (the offline backend's,
+and the model backends' floor) and the record of a letter that gave none (why, and whose)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .errors import LetterError, display_path
+from .models import ErrorInfo, ExtractionWarning, Provenance, Record
+from .parse import ParsedLetter
+from .read import LetterText
+
+
+@lru_cache(maxsize=1)
+def package_version() -> str:
+    try:
+        return version("imr-extract")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def parser_record(letter: LetterText, parsed: ParsedLetter, backend: str) -> Record:
+    """The record as the parser read it: the offline backend's, and the model backends' floor."""
+    warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
+    return Record(
+        document_id=letter.document_id,
+        layout=parsed.layout,
+        items=parsed.items,
+        spans=parsed.spans,
+        warnings=warnings,
+        provenance=provenance(letter.path, letter.sha256, backend),
+        **parsed.fields,  # type: ignore[arg-type]
+    )
+
+
+def error_record(path: str | Path, error: Exception, backend: str) -> Record:
+    """A record that carries only the letter's identity and why it gave no record."""
+    reason = error.reason if isinstance(error, LetterError) else str(error) or "no message"
+    if isinstance(error, MemoryError):
+        reason = "ran out of memory on this letter"
+    name = display_path(path)
+    return Record(
+        document_id=Path(name).stem,
+        provenance=provenance(name, None, backend),
+        error=ErrorInfo(type=type(error).__name__, message=reason),
+    )
+
+
+def provenance(path: str, sha256: str | None, backend: str) -> Provenance:
+    return Provenance(backend=backend, package_version=package_version(), source_path=path, source_sha256=sha256)
