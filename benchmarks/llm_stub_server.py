@@ -24,6 +24,8 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -56,8 +58,10 @@ class StubServer:
     client for the GIL; ``requests`` counts every request received."""
 
     def __init__(self, *, latency: float = 0.2, error_rate: float = 0.0, timeout_sleep: float = 2.0,
-                 seed: int = 0, port: int = 0, answers: GoldAnswers | None = None) -> None:
+                 seed: int = 0, port: int = 0, answers: GoldAnswers | None = None,
+                 batch_error_rate: float = 0.0) -> None:
         self.answers = answers
+        self.batch_api = BatchApi(batch_error_rate, seed)
         self.latency = latency
         self.error_rate = error_rate
         self.timeout_sleep = timeout_sleep
@@ -100,7 +104,12 @@ class StubServer:
                 pass
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if self.path.endswith("/files"):
+                    return self._send(200, stub.batch_api.upload(self.headers.get("content-type", ""), raw))
+                if self.path.endswith("/batches"):
+                    return self._send(*stub.batch_api.create(json.loads(raw), stub.answers))
+                body = json.loads(raw)
                 roll = stub._roll()
                 if roll < stub.error_rate / 3:
                     return self._send(429, {"error": {"message": "rate limited"}}, {"retry-after-ms": "100"})
@@ -113,11 +122,18 @@ class StubServer:
                 time.sleep(stub.latency)
                 self._send(200, _completion(body, stub.answers))
 
-            def _send(self, code: int, payload: dict[str, object], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+            def do_GET(self) -> None:
+                found = stub.batch_api.get(self.path)
+                if found is None:
+                    return self._send(404, {"error": {"message": f"no such path {self.path}"}})
+                self._send(200, found)
+
+            def _send(self, code: int, payload: dict[str, object] | bytes, headers: dict[str, str] | None = None) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                kind = "application/octet-stream" if isinstance(payload, bytes) else "application/json"
                 try:
                     self.send_response(code)
-                    for k, v in {"content-type": "application/json", "content-length": str(len(data)),
+                    for k, v in {"content-type": kind, "content-length": str(len(data)),
                                  **(headers or {})}.items():
                         self.send_header(k, v)
                     self.end_headers()
@@ -126,6 +142,81 @@ class StubServer:
                     pass  # the client gave up (a timeout): nothing to answer
 
         return Handler
+
+
+class BatchApi:
+    """OpenAI's Files and Batches endpoints, as far as a batch's life needs them: upload a file,
+    create a batch on it (every line is checked against the Batch input format and answered at once,
+    ``error_rate`` of them failing into the error file), retrieve it (``in_progress`` the first time,
+    then finished), and fetch file contents. Lives in the server process."""
+
+    def __init__(self, error_rate: float, seed: int) -> None:
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.retrieved: dict[str, int] = {}
+        self.error_rate = error_rate
+        self.rng = random.Random(seed)
+
+    def upload(self, content_type: str, raw: bytes) -> dict[str, Any]:
+        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+        fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        assert fields["purpose"].get_payload(decode=True) == b"batch", "purpose must be batch"
+        file_id = self._store(fields["file"].get_payload(decode=True))
+        return {"id": file_id, "object": "file", "bytes": len(self.files[file_id]), "created_at": 0,
+                "filename": fields["file"].get_filename(), "purpose": "batch", "status": "processed"}
+
+    def create(self, request: dict[str, Any], answers: GoldAnswers | None) -> tuple[int, dict[str, Any]]:
+        if request.get("endpoint") != "/v1/chat/completions" or request.get("completion_window") != "24h":
+            return 400, {"error": {"message": "endpoint must be /v1/chat/completions, completion_window 24h"}}
+        lines = self.files.get(request.get("input_file_id", ""), b"").decode().splitlines()
+        batch_id = f"batch_{len(self.batches) + 1}"
+        out, errors, problems, seen = [], [], [], set()
+        for number, text in enumerate(lines, 1):
+            line = json.loads(text)
+            if set(line) != {"custom_id", "method", "url", "body"} or line["method"] != "POST" or \
+                    line["url"] != "/v1/chat/completions" or line["custom_id"] in seen or "messages" not in line["body"]:
+                problems.append({"code": "invalid_request", "message": f"line {number} is not a valid request", "line": number})
+            seen.add(line["custom_id"])
+            result = {"id": f"batch_req_{number}", "custom_id": line["custom_id"]}
+            if self.rng.random() < self.error_rate:
+                errors.append({**result, "response": None, "error": {"code": "server_error", "message": "stub failure"}})
+            else:
+                out.append({**result, "response": {"status_code": 200, "request_id": f"req_{number}",
+                                                   "body": _completion(line["body"], answers)}, "error": None})
+        batch: dict[str, Any] = {"id": batch_id, "object": "batch", "endpoint": request["endpoint"], "input_file_id":
+                                 request["input_file_id"], "completion_window": "24h", "status": "validating",
+                                 "created_at": 0, "metadata": request.get("metadata"), "output_file_id": None,
+                                 "error_file_id": None, "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+        if problems:
+            batch["final"] = {"status": "failed", "errors": {"object": "list", "data": problems}}
+        else:
+            batch["final"] = {"status": "completed", "request_counts": {
+                "total": len(lines), "completed": len(out), "failed": len(errors)},
+                "output_file_id": self._store(_lines(out)) if out else None,
+                "error_file_id": self._store(_lines(errors)) if errors else None}
+        self.batches[batch_id] = batch
+        return 200, {k: v for k, v in batch.items() if k != "final"}
+
+    def get(self, path: str) -> dict[str, Any] | bytes | None:
+        parts = path.rstrip("/").split("/")
+        if len(parts) >= 3 and parts[-3] == "files" and parts[-1] == "content":
+            return self.files.get(parts[-2])
+        if parts[-2] == "batches" and parts[-1] in self.batches:
+            batch = self.batches[parts[-1]]
+            self.retrieved[batch["id"]] = self.retrieved.get(batch["id"], 0) + 1
+            if self.retrieved[batch["id"]] == 1:
+                return {**{k: v for k, v in batch.items() if k != "final"}, "status": "in_progress"}
+            return {**{k: v for k, v in batch.items() if k != "final"}, **batch["final"]}
+        return None
+
+    def _store(self, content: bytes) -> str:
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = content
+        return file_id
+
+
+def _lines(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
 def _completion(request: dict[str, Any], answers: GoldAnswers | None) -> dict[str, object]:

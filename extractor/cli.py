@@ -11,7 +11,7 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -32,7 +32,7 @@ from .progress import RunProgress
 from .read import iter_letter_paths
 from .resources import examples_dir
 from .settings import Settings
-from .sinks import Sink, open_sink, output_lock
+from .sinks import open_sink, output_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
 err = Console(stderr=True, soft_wrap=True)
@@ -40,6 +40,7 @@ err = Console(stderr=True, soft_wrap=True)
 EXIT_SOME_FAILED = 1
 EXIT_NOTHING_EXTRACTED = 2
 EXIT_INTERRUPTED = 130
+EXIT_STILL_RUNNING = 3
 
 
 class _WarningsToStderr(logging.Handler):
@@ -140,12 +141,28 @@ def extract(
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
     chosen = _announce_backend(settings)
-    tally = _Tally(chosen)
+    _write_records(output, letter_paths, chosen, lambda todo: extract_many(todo, backend=chosen, settings=settings),
+                   resume=resume, quiet=quiet)
+
+
+def _write_records(output: Path, letter_paths: list[str], backend: str, records_for: Callable[[list[str]], Generator[Record, None, None]],
+                   *, resume: bool, quiet: bool, label: str = "extracting") -> None:
+    """Records for ``letter_paths`` into ``output`` (what it holds already skipped with ``resume``), with
+    progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``."""
+    tally = _Tally(backend)
     try:
         with output_lock(output), closing(open_sink(output, resume=resume)) as sink, _interrupts():
             todo = _not_done(letter_paths, sink.completed()) if resume else letter_paths
             tally.skipped = len(letter_paths) - len(todo)
-            _run(todo, chosen, settings, sink, tally, quiet)
+            with closing(records_for(todo)) as records, \
+                    RunProgress(len(todo), console=err, label=label, quiet=quiet) as progress:
+                for record in records:
+                    sink.write(record)
+                    tally.add(record)
+                    progress.add(record)
+                    if record.error is not None:
+                        err.print(f"[red]{escape(record.provenance.source_path or record.document_id)}[/red]: "
+                                  f"{escape(record.error.message)} ({record.error.type})")
     except KeyboardInterrupt:
         err.print(f"interrupted: {tally.line()} -> {output}")
         err.print("run the same command with --resume to go on from there")
@@ -188,18 +205,6 @@ class _Tally:
         if self.skipped:
             line += f"; {self.skipped} already done"
         return line
-
-
-def _run(todo: list[str], backend: str, settings: Settings, sink: Sink, tally: _Tally, quiet: bool) -> None:
-    with closing(extract_many(todo, backend=backend, settings=settings)) as records, \
-            RunProgress(len(todo), console=err, quiet=quiet) as progress:
-        for record in records:
-            sink.write(record)
-            tally.add(record)
-            progress.add(record)
-            if record.error is not None:
-                err.print(f"[red]{escape(record.provenance.source_path or record.document_id)}[/red]: "
-                          f"{escape(record.error.message)} ({record.error.type})")
 
 
 def _not_done(paths: list[str], completed: dict[str, str]) -> list[str]:
@@ -301,6 +306,127 @@ def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list
             into.append(record)
             progress.add(record)
     return into
+
+
+batch_app = typer.Typer(no_args_is_help=True, help=(
+    "The model step at scale: requests as OpenAI Batch files (half the price; `vllm run-batch` reads them too), "
+    "then records from the answers."))
+app.add_typer(batch_app, name="batch")
+BatchFolder = Annotated[Path, typer.Argument(help="A folder written by `batch prepare`.")]
+
+
+@batch_app.command("prepare")
+def batch_prepare(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the request files and the manifest.")] = Path("batch"),
+    examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
+    backend: Annotated[str, typer.Option("--backend", "-b", help="hybrid or llm.")] = "hybrid",
+    quiet: QuietOption = False,
+    model: ModelOption = None,
+    mode: ModeOption = None,
+    context: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (IMR_CONTEXT_TOKENS; default 128k for OpenAI, else 8192).", rich_help_panel=_MODEL)] = None,
+) -> None:
+    """Write the requests the online path would send for these letters as OpenAI Batch input files
+    (at most 50,000 requests and 200 MB each) and a manifest. Nothing is sent: no key needed."""
+    from .batch.prepare import prepare
+
+    settings = _settings(model=model, mode=mode, context_tokens=context, no_cache=True)
+    inputs = list(paths or []) + ([examples_dir()] if examples else [])
+    letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
+    if not letter_paths:
+        _fail("no .pdf or .txt letters given: pass files or folders, or --examples")
+    letters = requests = failed = 0
+    try:
+        with RunProgress(len(letter_paths), console=err, label="preparing", quiet=quiet) as progress:
+            for prepared in prepare(letter_paths, output, backend=backend, settings=settings):
+                letters += 1
+                requests += prepared.requests
+                failed += prepared.error is not None
+                progress.step(ok=prepared.error is None)
+                if prepared.error is not None:
+                    err.print(f"[red]{escape(prepared.path)}[/red]: {escape(prepared.error)}")
+    except ImrExtractError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{output}: cannot write the batch: {e.strerror or e}")
+    err.print(f"{letters} letter(s), {requests} request(s) -> {output} ({failed} letter(s) gave none)")
+    err.print(f"next: imr-extract batch submit {output}  (OpenAI), or on a GPU cluster: "
+              f"vllm run-batch -i {output}/requests-00001.jsonl -o results-00001.jsonl --model {settings.model}")
+
+
+@batch_app.command("submit")
+def batch_submit(folder: BatchFolder) -> None:
+    """Upload the request files to OpenAI's Batch API and start a batch for each (IMR_API_KEY).
+    Run it again after a failure: only what was not accepted is sent."""
+    from .batch.api import submit
+
+    try:
+        done = submit(folder, _settings(), on_file=lambda s: err.print(f"{s.file}: batch {s.batch_id} ({s.status})"))
+    except ImrExtractError as e:
+        _fail(str(e))
+    err.print(f"{len(done)} batch(es) submitted; `imr-extract batch status {folder}` shows how they go")
+
+
+@batch_app.command("status")
+def batch_status(folder: BatchFolder) -> None:
+    """Each submitted batch's state and request counts. Exit 0 when every batch has finished, 3 while any runs."""
+    from .batch.api import refresh, summary
+
+    try:
+        done = refresh(folder, _settings())
+    except ImrExtractError as e:
+        _fail(str(e))
+    for s in done:
+        typer.echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed")
+    totals = summary(done)
+    err.print(f"{totals['finished']}/{totals['batches']} batch(es) finished; {totals['completed']}/{totals['total']} "
+              f"request(s) done, {totals['failed']} failed")
+    if not totals["all_finished"]:
+        raise typer.Exit(EXIT_STILL_RUNNING)
+
+
+@batch_app.command("download")
+def batch_download(folder: BatchFolder) -> None:
+    """Fetch the output and error files of every finished batch into FOLDER/results/ (each once)."""
+    from .batch.api import download
+
+    try:
+        written = download(folder, _settings())
+    except ImrExtractError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{folder}: cannot write the results: {e.strerror or e}")
+    err.print(f"{len(written)} result file(s) in {folder / 'results'}; next: imr-extract batch collect --requests {folder} -o records.jsonl")
+
+
+@batch_app.command("collect")
+def batch_collect(
+    results: Annotated[list[Path] | None, typer.Argument(help="Output and error files (OpenAI Batch or `vllm run-batch`); default: REQUESTS/results/*.jsonl.")] = None,
+    requests: Annotated[Path, typer.Option("--requests", help="The folder `batch prepare` wrote.")] = Path("batch"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where records go: .jsonl, .parquet or .duckdb.")] = Path("records.jsonl"),
+    online: Annotated[bool, typer.Option("--online", help="Ask the configured endpoint what the batch was not asked (re-asks after an invalid answer, halves of a cut-off one); else those items keep the parser's values, flagged.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip letters already in the output (same path, same content).")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Records from a batch's answers: each answer is validated, checked against the letter and the
+    parser and grounded exactly as online; a letter without a usable answer keeps the parser's
+    reading, flagged. Exit codes as for `extract`."""
+    from .batch.collect import Batch, collect
+
+    settings = _settings()
+    try:
+        batch = Batch.open(requests)
+    except ImrExtractError as e:
+        _fail(str(e))
+    files = list(results or sorted((requests / "results").glob("*.jsonl")))
+    if not files:
+        _fail(f"no results given and none in {requests / 'results'}: pass the output files, or run `batch download` first")
+    for f in files:
+        if not f.is_file():
+            _fail(f"{f}: not a file")
+    _write_records(output, list(batch.letters()), batch.backend,
+                   lambda todo: collect(batch, files, settings, paths=todo, online=online),
+                   resume=resume, quiet=quiet, label="collecting")
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The cache of model answers.")

@@ -52,9 +52,13 @@ class RunProgress:
 
     def add(self, record: Record) -> None:
         """One more record written."""
+        self.step(ok=record.ok, flagged=record.needs_review)
+
+    def step(self, *, ok: bool, flagged: bool = False) -> None:
+        """One more letter done (``batch prepare`` counts letters that give requests, not records)."""
         self.done += 1
-        self.failed += not record.ok
-        self.flagged += record.needs_review
+        self.failed += not ok
+        self.flagged += flagged
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, rate=f"{self.rate:.1f} letters/s", counts=self.counts())
         elif not self.quiet and (self._clock() - self._last_line >= PLAIN_EVERY_SECONDS or self.done == self.total):

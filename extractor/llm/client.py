@@ -182,6 +182,9 @@ class ModelCaller:
             params["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
         return params
 
+    async def aclose(self) -> None:
+        await self.client.client.close()  # type: ignore[union-attr]
+
     async def ask(self, prompt: Prompt, response_model: type[M], *, max_tokens: int) -> Reply[M]:
         sent = 0
 

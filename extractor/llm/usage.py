@@ -31,6 +31,16 @@ def price(model: str, overrides: Mapping[str, tuple[float, float]] | None = None
     return table[max(prefixes, key=len)] if prefixes else None
 
 
+BATCH_DISCOUNT = 0.5  # OpenAI's Batch API bills prompt and completion tokens at half the list price
+
+
+def batch_prices(model: str, overrides: Mapping[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
+    """``overrides`` with ``model`` at its batch price (when it has a price at all)."""
+    rates = price(model, overrides)
+    discounted = {model: (rates[0] * BATCH_DISCOUNT, rates[1] * BATCH_DISCOUNT)} if rates else {}
+    return {**(overrides or {}), **discounted}
+
+
 def usage(model: str, prompt_tokens: int, completion_tokens: int, requests: int,
           overrides: Mapping[str, tuple[float, float]] | None = None) -> Usage:
     """A ``Usage`` with its estimated cost (None when the model has no known price)."""

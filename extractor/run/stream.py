@@ -45,16 +45,18 @@ async def stream_records(
     settings: Settings,
     transport: httpx2.AsyncBaseTransport | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    caller: ModelCaller | None = None,
 ) -> AsyncGenerator[Record, None]:
     """One record per path, in input order, each as soon as it and those before it are done.
 
     At most ``settings.max_concurrency`` letters are in flight and ``WINDOW_PER_SLOT`` times that
     are started ahead of the oldest unfinished one; closing the stream cancels them. ``paths`` is
     read lazily and may block (in a thread): it can be a stream fed by another process.
+    ``caller``: where answers come from (``batch collect``: a batch's results), instead of the
+    settings' endpoint and the answer cache; the stream closes it.
     """
-    client = make_client(settings, transport=transport)
-    caller = ModelCaller(client, settings, sleep)
-    cache = open_cache(settings)
+    cache = open_cache(settings) if caller is None else None
+    caller = caller or ModelCaller(make_client(settings, transport=transport), settings, sleep)
     gate = asyncio.Semaphore(settings.max_concurrency)
     loop = asyncio.get_running_loop()
 
@@ -102,7 +104,7 @@ async def stream_records(
         for task in (starter, *started):
             task.cancel()
         await asyncio.gather(starter, *started, return_exceptions=True)
-        await client.client.close()  # type: ignore[union-attr]
+        await caller.aclose()
         if cache is not None:
             cache.close()
 
@@ -125,9 +127,10 @@ def iter_records(
     backend: str,
     settings: Settings,
     transport: httpx2.AsyncBaseTransport | None = None,
+    caller: ModelCaller | None = None,
 ) -> Iterator[Record]:
     """Records in input order, each yielded as soon as it and those before it are done."""
-    return _drive(stream_records(paths, backend=backend, settings=settings, transport=transport))
+    return _drive(stream_records(paths, backend=backend, settings=settings, transport=transport, caller=caller))
 
 
 def _drive(stream: AsyncGenerator[T, None]) -> Iterator[T]:
@@ -183,12 +186,12 @@ def extract_one(
     """The record of one letter already read; raises ``ModelError`` if the model fails for it."""
 
     async def run() -> Record:
-        client = make_client(settings, transport=transport)
+        caller = ModelCaller(make_client(settings, transport=transport), settings)
         cache = open_cache(settings)
         try:
-            return await extract_letter(letter, backend, ModelCaller(client, settings), cache)
+            return await extract_letter(letter, backend, caller, cache)
         finally:
-            await client.client.close()  # type: ignore[union-attr]
+            await caller.aclose()
             if cache is not None:
                 cache.close()
 
