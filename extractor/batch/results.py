@@ -8,6 +8,7 @@ million answers is looked up without holding it in memory; the index is rebuilt 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import diskcache
 from ..errors import ConfigurationError
 
 _SIGNATURE = "__files__"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,16 @@ class BatchResults:
 
     def __init__(self, files: Iterable[Path], index_dir: Path) -> None:
         self.files = sorted(Path(f) for f in files)
-        self.problems: list[str] = []  # lines that could not be read, by file and line number
         self._index = diskcache.Cache(str(index_dir))
         signature = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in self.files]
         if self._index.get(_SIGNATURE) != signature:
             self._index.clear()
             self._build()
             self._index[_SIGNATURE] = signature
-        self.problems = self._index.get("__problems__", [])
+        self.problems: list[str] = self._index.get("__problems__", [])  # unreadable lines: file and line number
+        if self.problems:
+            log.warning("%d line(s) of the batch results are not batch output lines and were skipped (first: %s)",
+                        len(self.problems), self.problems[0])
 
     def _build(self) -> None:
         problems: list[str] = []
@@ -98,9 +102,6 @@ class BatchResults:
     def get(self, cid: str) -> Result | None:
         found = self._index.get(cid)
         return None if found is None else Result(*found)
-
-    def __len__(self) -> int:
-        return len(self._index) - 2  # the signature and the problems
 
     def close(self) -> None:
         self._index.close()

@@ -151,7 +151,7 @@ def test_the_whole_loop_through_the_batch_api_stub_gives_the_online_records_at_h
 
 
 def test_collect_reads_what_vllm_run_batch_writes_and_flags_what_it_could_not_answer(
-        tmp_path: Path, letters: list[str], batch_settings: Settings) -> None:
+        tmp_path: Path, letters: list[str], batch_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "batch"
     list(prepare(letters, folder, backend="hybrid", settings=batch_settings))
     openai_shaped = _write(tmp_path / "openai.jsonl", _results(folder, _answers()))
@@ -160,12 +160,15 @@ def test_collect_reads_what_vllm_run_batch_writes_and_flags_what_it_could_not_an
     vllm_lines[0] = {"id": "vllm-0", "custom_id": failed, "error": "Request must not be sent in stream mode",
                      "response": {"status_code": 400, "request_id": "vllm-batch-0", "body": None}}
     vllm_shaped = _write(tmp_path / "vllm.jsonl", vllm_lines)
+    with vllm_shaped.open("a") as f:
+        f.write("{torn by a full disk\n")
     expected = list(collect(Batch.open(folder), [openai_shaped], batch_settings))
     got = list(collect(Batch.open(folder), [vllm_shaped], batch_settings))
     assert _without_provenance(got[1:]) == _without_provenance(expected[1:])
     assert got[0].ok and got[0].items and all(i.needs_review for i in got[0].items)
     assert all("Request must not be sent in stream mode" in i.review_reasons[0] for i in got[0].items)
     assert not any(i.needs_review for i in expected[0].items)
+    assert "1 line(s) of the batch results are not batch output lines" in caplog.text
 
 
 def test_a_question_the_batch_was_not_asked_is_asked_online_or_flagged(tmp_path: Path, letters: list[str],
