@@ -57,12 +57,14 @@ _LEADING = re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
     r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
-    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+for\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
+    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+(?:for|of)\s+|(?:sessions?|visits?|treatments?|series|course)\s+of\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
     r"single\s+positional\s+|MARS\s+|repeat\s+|" + _FREQUENCY + r"\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+" + _NOT_A_COUNT + r"(?:(?:additional|more|initial)\s+)?"
-    r"(?:(?:month|week|day|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
+    r"(?:(?:month|week|day|year|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
     re.I,
 )
 _DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)
+# A label before a medication ("Compound cream:", "Topical compound:") is not its name.
+_LABEL = re.compile(r"^([A-Za-z][\w -]{0,30}):\s*(?=\S)")
 # Image guidance qualifies a procedure; it must neither name nor categorise it.
 _GUIDANCE = re.compile(
     r"^(?:ultrasound|fluoroscop\w*|CT|image)[- ]guided\s+|\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$",
@@ -76,14 +78,16 @@ _SITE = re.compile(r"^(?:" + _SITE_WORDS + r")$", re.I)
 # Where a service name that keeps no body site ends: frequency, duration, counts, body sites, purpose.
 _SERVICE_END = re.compile(
     r"\s*(?:\d|\((?![A-Za-z][A-Za-z /-]*\))|\((?:unknown|unspecified)|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
-    r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\s\band\s+treat\w*|\b" + _NUMBER + r"\b|"
+    r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\s\band\s+(?:treat|test)\w*|\b" + _NUMBER + r"\b|"
     r"\b(?:" + _SITE_WORDS + r")\b)",
     re.I,
 )
 # "sessions"/"visits" count a service without naming it: "acupuncture visits with Capsaicin patch".
 # "treatments" counts a therapy the same way: "Physical therapy treatments" -> "Physical therapy".
 _SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b|(?<=therapy)\s+treatments?\b", re.I)
-_CONSULT_END = re.compile(r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\band\s+treat)", re.I)
+_CONSULT_END = re.compile(
+    r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\band\s+treat|\b(?:in|within|every|after)\s+(?:a\b|" + _NUMBER + r"\b))",
+    re.I)
 # After "TOC to"/"Referral to" + whom, the visit's own "eval and treatment" is its purpose, not its name.
 _WHOM_PURPOSE = re.compile(r"\s+(?:eval\w*|consult\w*)$", re.I)
 _CONSULT_TO = re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?:to|with)\s+", re.I)
@@ -93,7 +97,7 @@ _CONSULT_LEADING = re.compile(
     + _FREQUENCY + r"\s+)+", re.I)
 _TEST_END = re.compile(
     r"\s*(?:\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|,\s*\d+\s*$|"
-    r"\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
+    r",\s*(?:standing|weight[- ]bearing|upright|supine|AP|PA|lateral|oblique|flexion|extension)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
     # a purpose after the test ("for evaluation of radiculopathy"); "for" + a body site stays ("MRI for lumbar spine")
     r"\bfor\b(?!\s+(?:the\s+|both\s+)?(?:" + _SITE_WORDS + r")\b).*$)",
     re.I,
@@ -109,13 +113,13 @@ _TEST_QUALIFIER = re.compile(
 # Where a sub-procedure may begin after a procedure's first name (the labelling guide's surgery rule):
 # "with", "and", "vs", "possible", a comma, a parenthesis or an abbreviation such as "RCR".
 _SUB_PROCEDURE = re.compile(
-    r"\s*(?:[,;/(]|\b(?i:with|and|vs|versus|possible|plus|or|including|to\s+include)\b\.?)\s*|\s+(?=[A-Z]{2,5}\b)")
+    r"\s*(?:[,;/]|\((?![A-Z]{2,6}\))|\b(?i:with|and|vs|versus|possible|plus|or|including|to\s+include)\b\.?)\s*|\s+(?=[A-Z]{2,5}\b)")
 # Words that only say where: what a procedure keeps after its name ("Neuroplasty, lumbar spine", "L4-5, L5-S1").
 _WHERE = re.compile(r"^(?:" + _SITE_WORDS + r"|spine|and|of|the|at|on|in|to|levels?|bilaterally|region|joint)$", re.I)
 # A stay's length inside a procedure's name: "Post-operative 2 day inpatient stay" -> "Post-operative inpatient stay".
 _STAY_LENGTH = re.compile(r"\b(?:\d+|one|two|three|four|five)[- ](?:days?|nights?)\s+(?=\w)", re.I)
 _EQUIPMENT_END = re.compile(
-    r"\s*(?:,|\bfor\b|\(|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b|\btimes\b).*$", re.I)
+    r"\s*(?:,|:|\bfor\b|\((?![A-Za-z][A-Za-z /-]*\))|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b|\btimes\b).*$", re.I)
 _ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
 _PROCEDURES = {Category.surgery, Category.injection}
 _TEST_CATEGORIES = {Category.imaging, Category.diagnostic_test, Category.lab_test}
@@ -130,8 +134,10 @@ def core_request(request: str) -> str:
 
 
 def drug_request(request: str) -> str:
-    """The request as a medication: also without "Post-op"."""
-    return _DRUG_LEADING.sub("", core_request(request))
+    """The request as a medication: also without "Post-op" and a label that names no drug."""
+    core = _DRUG_LEADING.sub("", core_request(request))
+    label = _LABEL.match(core)
+    return core[label.end():] if label and not drugs.generic_names(label[1]) else core
 
 
 def find_service(request: str, *, has_drug: bool = False) -> Service | None:
