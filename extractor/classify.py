@@ -47,14 +47,14 @@ def services() -> tuple[Service, ...]:
         )
 
 
-_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
+_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 # A number before these qualifies the noun ("Three phase bone scan", "Two level ACDF"): it is not a count.
 _NOT_A_COUNT = r"(?!(?:phase|level|dimensional|D|compartment|column|part|point|wheel\w*|in)\b)"
 # A leading frequency is not part of the name ("Daily RN" -> "RN", "Monthly follow-up visits").
 _FREQUENCY = r"(?:daily|nightly|weekly|bi-?weekly|monthly|quarterly)"
 _LEADING = re.compile(
-    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
+    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|retro(?:spective)?\s+|(?:DOS|date\s+of\s+service)\s*:?\s*[\d/-]+\s+|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
     r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
     r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+(?:for|of)\s+|(?:sessions?|visits?|treatments?|series|course)\s+of\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
@@ -97,7 +97,8 @@ _CONSULT_LEADING = re.compile(
     + _FREQUENCY + r"\s+)+", re.I)
 _TEST_END = re.compile(
     r"\s*(?:\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|,\s*\d+\s*$|"
-    r",\s*(?:standing|weight[- ]bearing|upright|supine|AP|PA|lateral|oblique|flexion|extension)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
+    r",\s*(?:standing|weight[- ]bearing|upright|supine|AP|PA|lateral|oblique|flexion|extension)\b.*$|\s(?-i:AP|PA)\b.*$|"
+    r"\b(?:to\s+)?(?:rule\s+out|r/o)\b.*$|\bto\s+(?:evaluate|assess|determine|confirm|check|monitor)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
     # a purpose after the test ("for evaluation of radiculopathy"); "for" + a body site stays ("MRI for lumbar spine")
     r"\bfor\b(?!\s+(?:the\s+|both\s+)?(?:" + _SITE_WORDS + r")\b).*$)",
     re.I,
@@ -113,7 +114,7 @@ _TEST_QUALIFIER = re.compile(
 # Where a sub-procedure may begin after a procedure's first name (the labelling guide's surgery rule):
 # "with", "and", "vs", "possible", a comma, a parenthesis or an abbreviation such as "RCR".
 _SUB_PROCEDURE = re.compile(
-    r"\s*(?:[,;/]|\((?![A-Z]{2,6}\))|\b(?i:with|and|vs|versus|possible|plus|or|including|to\s+include)\b\.?)\s*|\s+(?=[A-Z]{2,5}\b)")
+    r"\s*(?:[,;]|\((?![A-Z]{2,6}\))|\b(?i:with|and|vs|versus|possible|plus|or|including|to\s+include)\b\.?)\s*|\s+(?=[A-Z]{2,5}\b)")
 # Words that only say where: what a procedure keeps after its name ("Neuroplasty, lumbar spine", "L4-5, L5-S1").
 _WHERE = re.compile(r"^(?:" + _SITE_WORDS + r"|spine|and|of|the|at|on|in|to|levels?|bilaterally|region|joint)$", re.I)
 # A stay's length inside a procedure's name: "Post-operative 2 day inpatient stay" -> "Post-operative inpatient stay".
@@ -123,6 +124,10 @@ _EQUIPMENT_END = re.compile(
 _ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
 _PROCEDURES = {Category.surgery, Category.injection}
 _TEST_CATEGORIES = {Category.imaging, Category.diagnostic_test, Category.lab_test}
+# What a reduced name must not hold: quantities, frequencies, durations, or a dangling word at its end.
+_LEFTOVER = re.compile(
+    r"\s*(?:#|\btimes\b|\bx\s*\d|\bper\b|\b\d+\s*(?:sessions?|visits?|hours?|hrs?|days?|weeks?|months?)\b).*$|"
+    r"(?:\s+(?:in|of|to|for|with|and|or|the|a|an|at|on|by|from|x))+\s*$", re.I)
 # A fallback name longer than this is not a short name: the request is flagged.
 _MAX_UNCERTAIN_WORDS = 4
 
@@ -199,8 +204,13 @@ def treatment(request: str, *, has_drug: bool) -> Treatment:
         name = _TEST_END.sub("", " ".join(_TEST_QUALIFIER.sub(" ", drugs.without_strength(core)).split()))
     else:
         name = _head_phrase(core, found)
-    name = _capitalise(_ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))) or request.strip()
-    return Treatment(name, category, certain=found is not None or len(name.split()) <= _MAX_UNCERTAIN_WORDS)
+    name = _ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))
+    leftover = _LEFTOVER.search(name)
+    if leftover:  # a count, frequency or dangling word the rules did not reduce: keep the phrase before it, flagged
+        name = name[: leftover.start()].strip(" ,.;:-")
+    name = _capitalise(name) or request.strip()
+    short = len(name.split()) <= _MAX_UNCERTAIN_WORDS
+    return Treatment(name, category, certain=not leftover and (found is not None or short))
 
 
 def _first_procedure(name: str, service: Service | None) -> str:
