@@ -98,7 +98,7 @@ _CONSULT_LEADING = re.compile(
 _TEST_END = re.compile(
     r"\s*(?:\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|,\s*\d+\s*$|"
     r",\s*(?:standing|weight[- ]bearing|upright|supine|AP|PA|lateral|oblique|flexion|extension)\b.*$|\s(?-i:AP|PA)\b.*$|"
-    r"\b(?:to\s+)?(?:rule\s+out|r/o)\b.*$|\bto\s+(?:evaluate|assess|determine|confirm|check|monitor)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
+    r"\b(?:to\s+)?(?:rule\s+out|r/o)\b.*$|,?\s*(?:a\s+)?series\s+of\s+(?:\d+|" + _NUMBER + r")\b.*$|\bto\s+(?:evaluate|assess|determine|confirm|check|monitor)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
     # a purpose after the test ("for evaluation of radiculopathy"); "for" + a body site stays ("MRI for lumbar spine")
     r"\bfor\b(?!\s+(?:the\s+|both\s+)?(?:" + _SITE_WORDS + r")\b).*$)",
     re.I,

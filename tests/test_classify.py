@@ -172,6 +172,8 @@ def test_procedure_keeps_its_first_procedure(request_: str, name: str) -> None:
     ("Manipulation under anesthesia of the lumbar spine", "Manipulation under anesthesia of the lumbar spine", "surgery"),
     ("Interferential current stimulation", "Interferential current stimulation", "physical_therapy"),
     ("Spinal decompression therapy (VAX-D) 20 sessions", "Spinal decompression therapy (VAX-D)", "physical_therapy"),
+    ("Left ulnar nerve transposition", "Left ulnar nerve transposition", "surgery"),
+    ("Right knee Synvisc injection series of 3", "Right knee Synvisc injection", "injection"),
 ])
 def test_treatment_rules_of_the_extended_guide(request_: str, name: str, category: str) -> None:
     assert _treatment(request_) == (name, category)
