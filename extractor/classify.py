@@ -30,7 +30,8 @@ class Service:
 @dataclass(frozen=True)
 class Treatment:
     """A request's short treatment name and category; ``certain`` is False where the name is only the
-    request's head noun phrase because no known service or drug was recognised."""
+    request's head noun phrase: no known service or drug was recognised, or the rules left a count or
+    frequency in it."""
 
     name: str
     category: Category
@@ -50,7 +51,7 @@ def services() -> tuple[Service, ...]:
 _MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 # A number before these qualifies the noun ("Three phase bone scan", "Two level ACDF"): it is not a count.
-_NOT_A_COUNT = r"(?!(?:phase|level|dimensional|D|compartment|column|part|point|wheel\w*|in)\b)"
+_NOT_A_COUNT = r"(?!(?:phase|level|dimensional|D|compartment|point|wheel\w*|in)\b)"
 # A leading frequency is not part of the name ("Daily RN" -> "RN", "Monthly follow-up visits").
 _FREQUENCY = r"(?:daily|nightly|weekly|bi-?weekly|monthly|quarterly)"
 _LEADING = re.compile(
@@ -155,7 +156,9 @@ def _service_words(request: str, *, has_drug: bool) -> str:
     """Where a service may be named: the request's core; for a request naming a drug, only the words before its
     directions for use ("Diazepam 5mg take 1 tab orally 1 hour before exam" names no visit)."""
     core = core_request(request)
-    return drugs.before_directions(core) or core if has_drug else core
+    if not has_drug:
+        return core
+    return drugs.before_directions(core) or core
 
 
 def categorise(request: str, *, has_drug: bool) -> Category:
