@@ -87,7 +87,7 @@ _SERVICE_END = re.compile(
 # "treatments" counts a therapy the same way: "Physical therapy treatments" -> "Physical therapy".
 _SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b|(?<=therapy)\s+treatments?\b", re.I)
 _CONSULT_END = re.compile(
-    r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\band\s+treat|\b(?:in|within|every|after)\s+(?:a\b|" + _NUMBER + r"\b))",
+    r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\band\s+treat|\bprior\s+to\b|\bbefore\b|\b(?:in|within|every|after)\s+(?:a\b|" + _NUMBER + r"\b))",
     re.I)
 # After "TOC to"/"Referral to" + whom, the visit's own "eval and treatment" is its purpose, not its name.
 _WHOM_PURPOSE = re.compile(r"\s+(?:eval\w*|consult\w*)$", re.I)

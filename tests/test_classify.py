@@ -140,6 +140,8 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
      "functional_restoration"),
     ("Manipulation under anesthesia of the lumbar spine", "Manipulation under anesthesia of the lumbar spine", "surgery"),
     ("Interferential current stimulation", "Interferential current stimulation", "physical_therapy"),
+    ("Cardiology clearance prior to surgery", "Cardiology clearance", "consultation"),
+    ("Second opinion for lumbar surgery", "Second opinion", "consultation"),
     ("Spinal decompression therapy (VAX-D) 20 sessions", "Spinal decompression therapy (VAX-D)", "physical_therapy"),
     ("Left ulnar nerve transposition", "Left ulnar nerve transposition", "surgery"),
     ("Right knee Synvisc injection series of 3", "Right knee Synvisc injection", "injection"),
