@@ -58,9 +58,10 @@ _LEADING = re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|retro(?:spective)?\s+|(?:DOS|date\s+of\s+service)\s*:?\s*[\d/-]+\s+|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
     r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
-    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+(?:for|of)\s+|(?:sessions?|visits?|treatments?|series|course)\s+of\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
+    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+(?:for|of)\s+|(?:sessions?|visits?|treatments?|series|course|(?:continued\s+)?use|weaning|tapering)\s+of\s+|(?:qty|quantity)\s*:?\s*\d+\s+(?:of\s+)?|#\s*\d+\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
     r"single\s+positional\s+|MARS\s+|repeat\s+|" + _FREQUENCY + r"\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+" + _NOT_A_COUNT + r"(?:(?:additional|more|initial)\s+)?"
-    r"(?:(?:month|week|day|year|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
+    r"(?:(?:(?:month|week|day|year|session|visit|treatment|container|refill|tablet|capsule|tube|bottle|pack)s?|patch(?:es)?|box(?:es)?)"
+    r"\s+(?:of\s+)?)?)+",
     re.I,
 )
 _DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)

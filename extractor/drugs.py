@@ -134,7 +134,7 @@ _NAME_SUFFIX = re.compile(
     r"^(?:HCL|hydrochloride|sod|sodium|potassium|calcium|magnesium|ER|XR|DR|CR|SR|XL|LA|IR|ODT|DS|EC|extended|delayed|"
     r"sustained|controlled|immediate|release|forte|plus|PM|\w+ate|\w+ide)$", re.I)
 # A name printed in parentheses right after a drug's name stays with it: "Diazepam (Valium)", "Meloxicam (Mobic)".
-_ALIAS = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z -]*?)\s*\)")
+_ALIAS = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z /-]*?)\s*\)")
 _NAME_SPLIT = re.compile(r"\s*(?:/|\+|,|\band\b)\s*")
 _FILLER = re.compile(r"^(?:(?:\w+\s+){0,3}supply\s+of\s+|(?:\w+\s+)?(?:containers?|refills?|bottles?|tubes?|boxes?)\s+of\s+|compound(?:ed)?\s+)", re.I)
 

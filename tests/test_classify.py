@@ -110,6 +110,10 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Series of 3 Euflexxa injections for the left knee", "Euflexxa injections for the left knee", "injection"),
     ("Sessions of physical therapy, 6, for the neck", "Physical therapy", "physical_therapy"),
     ("Labs: CBC, CMP, PT/PTT", "CBC, CMP, PT/PTT", "lab_test"),
+    ("Qty 90 Norco 10/325", "Norco", "medication"),
+    ("60 tablets of Norco 10/325mg", "Norco", "medication"),
+    ("Continued use of Norco 10/325mg", "Norco", "medication"),
+    ("Norco (hydrocodone/APAP) 10/325mg #90", "Norco (hydrocodone/APAP)", "medication"),
     # a number that qualifies the next noun is no count
     ("Three phase bone scan to the left foot", "Three phase bone scan to the left foot", "imaging"),
     # tests keep test and body part; contrast, field strength, views, counts and purposes drop wherever they stand
