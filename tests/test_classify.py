@@ -137,6 +137,8 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Rheumatoid factor", "Rheumatoid factor", "lab_test"),
     ("Hepatic and renal function panel", "Hepatic and renal function panel", "lab_test"),
     ("Knee immobilizer", "Knee immobilizer", "equipment"),
+    ("Foot rest", "Foot rest", "equipment"),
+    ("Massage chair", "Massage chair", "equipment"),
     ("Lumbar sacral orthosis (LSO) brace", "Lumbar sacral orthosis (LSO) brace", "equipment"),
     ("Physical medicine and rehabilitation consultation", "Physical medicine and rehabilitation consultation",
      "consultation"),
