@@ -147,6 +147,12 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Manipulation under anesthesia of the lumbar spine", "Manipulation under anesthesia of the lumbar spine", "surgery"),
     ("Interferential current stimulation", "Interferential current stimulation", "physical_therapy"),
     ("Cardiology clearance prior to surgery", "Cardiology clearance", "consultation"),
+    # a visit to a treating therapist takes the therapy's category, as "Chiropractic evaluation" does
+    ("Referral to a chiropractor, 6 visits", "Referral to a chiropractor", "chiropractic"),
+    ("Referral to a physical therapist for evaluation and treatment", "Referral to a physical therapist",
+     "physical_therapy"),
+    ("Consult with psychologist", "Consult with psychologist", "psychological"),
+    ("Referral to orthopedic surgeon", "Referral to orthopedic surgeon", "consultation"),
     ("Second opinion for lumbar surgery", "Second opinion", "consultation"),
     ("Spinal decompression therapy (VAX-D) 20 sessions", "Spinal decompression therapy (VAX-D)", "physical_therapy"),
     ("Left ulnar nerve transposition", "Left ulnar nerve transposition", "surgery"),
