@@ -48,7 +48,7 @@ def services() -> tuple[Service, ...]:
         )
 
 
-_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
+_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical|\bbalm\b|creme\b|supplements?\b|probiotics?\b", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 # A number before these qualifies the noun ("Three phase bone scan", "Two level ACDF"): it is not a count.
 _NOT_A_COUNT = r"(?!(?:phase|level|dimensional|D|compartment|point|wheel\w*|in)\b)"
@@ -57,7 +57,7 @@ _FREQUENCY = r"(?:daily|nightly|weekly|bi-?weekly|monthly|quarterly)"
 _LEADING = re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|retro(?:spective)?\s+|(?:DOS|date\s+of\s+service)\s*:?\s*[\d/-]+\s+|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
-    r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
+    r"(?:\s*:\s*|\s+[-\u2013]\s+|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
     r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+(?:for|of)\s+|(?:sessions?|visits?|treatments?|series|course|(?:continued\s+)?use|weaning|tapering)\s+of\s+|(?:qty|quantity)\s*:?\s*\d+\s+(?:of\s+)?|#\s*\d+\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
     r"single\s+positional\s+|MARS\s+|repeat\s+|" + _FREQUENCY + r"\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+" + _NOT_A_COUNT + r"(?:(?:additional|more|initial)\s+)?"
     r"(?:(?:(?:month|week|day|year|session|visit|treatment|container|refill|tablet|capsule|tube|bottle|pack)s?|patch(?:es)?|box(?:es)?)"
@@ -65,6 +65,9 @@ _LEADING = re.compile(
     re.I,
 )
 _DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)
+# A panel prefix with its tests in parentheses: "Labs (CBC, BMP)" names "CBC, BMP", as "Labs: CBC, BMP" does.
+_PANEL_IN_PARENTHESES = re.compile(
+    r"^(?:labs?|laboratory(?:\s+(?:tests?|studies))?|lab\s+(?:tests?|work)|blood\s*(?:tests?|work))\s*\(([^()]+)\)\s*$", re.I)
 # A label before a medication ("Compound cream:", "Topical compound:") is not its name.
 _LABEL = re.compile(r"^([A-Za-z][\w -]{0,30}):\s*(?=\S)")
 # Image guidance qualifies a procedure; it must neither name nor categorise it.
@@ -126,6 +129,10 @@ _EQUIPMENT_END = re.compile(
 _ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
 _PROCEDURES = {Category.surgery, Category.injection}
 _TEST_CATEGORIES = {Category.imaging, Category.diagnostic_test, Category.lab_test}
+# What is left of a medication request that names no drug, only a form, a class or a purpose.
+_NOT_A_DRUG_NAME = re.compile(
+    r"^(?:(?:medications?|meds|creams?|pain|topicals?|compound(?:ed)?|analgesics?|ointments?|gels?|lotions?|patch(?:es)?|"
+    r"unknown|unspecified|other)(?:\s+|/|$))+$", re.I)
 # What a reduced name must not hold: quantities, frequencies, durations, or a dangling word at its end.
 _LEFTOVER = re.compile(
     r"\s*(?:#|\btimes\b|\bx\s*\d|\bper\b|\b\d+\s*(?:sessions?|visits?|hours?|hrs?|days?|weeks?|months?)\b).*$|"
@@ -137,6 +144,7 @@ _MAX_UNCERTAIN_WORDS = 4
 def core_request(request: str) -> str:
     """The request without what is not the service: "Associated surgical service:", counts, "Labs:", image guidance."""
     core = _LEADING.sub("", request.strip()) or request.strip()
+    core = _PANEL_IN_PARENTHESES.sub(r"\1", core)
     return _GUIDANCE.sub("", core) or core
 
 
@@ -196,7 +204,11 @@ def treatment(request: str, *, has_drug: bool) -> Treatment:
     category = _category(request, found, has_drug=has_drug)
     if category is Category.medication:
         name = drugs.drug_name(drug_request(request))
-        return Treatment(name or request.strip(), category, certain=bool(name) and drugs.names_a_drug(name))
+        if name and not _NOT_A_DRUG_NAME.match(name):
+            return Treatment(name, category, certain=drugs.names_a_drug(name))
+        # only a form or a class is printed ("Pain cream", "Topical compounded medication"): its head noun phrase
+        head = " ".join(drugs.without_strength(drugs.before_directions(drug_request(request))).split()).strip(" ,.;:-")
+        return Treatment(_capitalise(head) or request.strip(), category, certain=False)
     core = core_request(request)
     if category is Category.consultation:
         name = _consult_name(_CONSULT_LEADING.sub("", request.strip()))

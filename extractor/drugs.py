@@ -39,6 +39,9 @@ EXTRA_GENERICS = {
     "menthol": "menthol",
     "capsaicin": "capsaicin",
     "camphor": "camphor",
+    "glucosamine": "glucosamine",
+    "chondroitin": "chondroitin",
+    "biofreeze": "menthol",
 }
 _FORM_WORDS = re.compile(
     r"\s+(?:patch(?:es)?|pads?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|lotion|solution|suspension|spray|films?|"

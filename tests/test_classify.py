@@ -110,6 +110,8 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Series of 3 Euflexxa injections for the left knee", "Euflexxa injections for the left knee", "injection"),
     ("Sessions of physical therapy, 6, for the neck", "Physical therapy", "physical_therapy"),
     ("Labs: CBC, CMP, PT/PTT", "CBC, CMP, PT/PTT", "lab_test"),
+    ("Pre-operative labs (CBC, BMP, PT/PTT)", "CBC, BMP, PT/PTT", "lab_test"),
+    ("Labs - CBC, CMP", "CBC, CMP", "lab_test"),
     ("Qty 90 Norco 10/325", "Norco", "medication"),
     ("60 tablets of Norco 10/325mg", "Norco", "medication"),
     ("Continued use of Norco 10/325mg", "Norco", "medication"),
@@ -185,6 +187,16 @@ def test_treatment_name_and_category(request_: str, name: str, category: str) ->
 def test_procedure_keeps_its_first_procedure(request_: str, name: str) -> None:
     assert _treatment(request_)[0] == name
     assert _treatment(request_)[1] in ("surgery", "injection")
+
+
+@pytest.mark.parametrize(("request_", "name"), [
+    ("Pain cream", "Pain cream"),
+    ("Topical compounded medication", "Topical compounded medication"),
+    ("Compound cream #1", "Compound cream"),
+])
+def test_a_medication_that_names_no_drug_keeps_its_head_noun_phrase_and_is_flagged(request_: str, name: str) -> None:
+    found = classify.treatment(request_, has_drug=False)
+    assert (found.name, found.category, found.certain) == (name, Category.medication, False)
 
 
 def test_a_name_the_rules_cannot_reduce_keeps_the_phrase_before_the_leftover_and_is_flagged() -> None:
