@@ -156,7 +156,7 @@ def drug_request(request: str) -> str:
 
 
 def find_service(request: str, *, has_drug: bool = False) -> Service | None:
-    """The first vocabulary row that matches the request's core."""
+    """The first vocabulary row that matches where the request may name a service (see ``_service_words``)."""
     core = _service_words(request, has_drug=has_drug)
     return next((service for service in services() if service.pattern.search(core)), None)
 
