@@ -135,6 +135,12 @@ def test_every_row_classifies_its_own_example(row: dict[str, str]) -> None:
     ("Follow-up visit in 4 weeks", "Follow-up visit", "consultation"),
     # categories: range-of-motion testing, lab panels, equipment, specialist evaluations
     ("Computerized range of motion (ROM) testing", "Computerized range of motion (ROM) testing", "diagnostic_test"),
+    ("Computerized ROM", "Computerized ROM", "diagnostic_test"),
+    ("Inclinometry", "Inclinometry", "diagnostic_test"),
+    ("Work capacity evaluation", "Work capacity evaluation", "diagnostic_test"),
+    ("Range of motion exercises", "Range of motion exercises", "physical_therapy"),
+    ("Physical therapy to improve ROM", "Physical therapy", "physical_therapy"),
+    ("Arterial doppler", "Arterial doppler", "imaging"),
     ("Vitamin D level", "Vitamin D level", "lab_test"),
     ("Rheumatoid factor", "Rheumatoid factor", "lab_test"),
     ("Hepatic and renal function panel", "Hepatic and renal function panel", "lab_test"),
