@@ -134,3 +134,16 @@ def test_diagnosis_lists_split_where_diagnoses_end(phrase: str, expected: list[s
     from extractor.parse.header import _split_diagnoses
 
     assert _split_diagnoses(phrase) == expected
+
+
+def test_directions_for_use_neither_name_nor_categorise_a_drug() -> None:
+    """"... 1 hour before exam" is a direction for use, not a visit: the item stays a medication with its facts."""
+    diazepam = extract(LETTERS / "CM17-0013077.pdf").items[1]
+    assert (diazepam.treatment, diazepam.category, diazepam.generic_name, diazepam.strength) == (
+        "Diazepam (Valium)", "medication", "diazepam", "5 mg")
+
+
+def test_surgery_keeps_its_first_procedure_and_no_warning() -> None:
+    record = extract(LETTERS / "CM16-0238035.pdf")
+    assert (record.items[0].treatment, record.items[0].category) == ("Right shoulder arthroscopy", "surgery")
+    assert not [w for w in record.warnings if w.code == "treatment_uncertain"]

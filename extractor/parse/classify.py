@@ -30,7 +30,8 @@ class Service:
 @dataclass(frozen=True)
 class Treatment:
     """A request's short treatment name and category; ``certain`` is False where the name is only the
-    request's head noun phrase because no known service or drug was recognised."""
+    request's head noun phrase: no known service or drug was recognised, or the rules left a count or
+    frequency in it."""
 
     name: str
     category: Category
@@ -47,18 +48,28 @@ def services() -> tuple[Service, ...]:
         )
 
 
-_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical", re.I)
+_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical|\bbalm\b|creme\b|supplements?\b|probiotics?\b", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
+# A number before these qualifies the noun ("Three phase bone scan", "Two level ACDF"): it is not a count.
+_NOT_A_COUNT = r"(?!(?:phase|level|dimensional|D|compartment|point|wheel\w*|in)\b)"
+# A leading frequency is not part of the name ("Daily RN" -> "RN", "Monthly follow-up visits").
+_FREQUENCY = r"(?:daily|nightly|weekly|bi-?weekly|monthly|quarterly)"
 _LEADING = re.compile(
-    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
+    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|retro(?:spective)?\s+|(?:DOS|date\s+of\s+service)\s*:?\s*[\d/-]+\s+|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
-    r"(?:\s*:\s*|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
-    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+for\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
-    r"single\s+positional\s+|MARS\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+(?:(?:additional|more|initial)\s+)?"
-    r"(?:(?:month|week|day|session|visit|treatment|container|refill)s?\s+(?:of\s+)?)?)+",
+    r"(?:\s*:\s*|\s+[-\u2013]\s+|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
+    r"(?:\d+\s+)?(?:(?:a|one)\s+)?(?:prescriptions?|rx)\s+(?:of|for)\s+|pre-?op(?:erative)?\s+|(?:prospective\s+)?request\s+for\s+|prospective\s+|authori[sz]ation\s+(?:for|of)\s+|(?:sessions?|visits?|treatments?|series|course|(?:continued\s+)?use|weaning|tapering)\s+of\s+|(?:qty|quantity)\s*:?\s*\d+\s+(?:of\s+)?|#\s*\d+\s+|(?:purchase|rental)\s+of\s+(?:an?\s+)?|continuation\s+(?:of|for)\s+|additional\s+|outpatient\s+|initial\s+|continued?\s+|unknown\s+|trial\s+of\s+|"
+    r"single\s+positional\s+|MARS\s+|repeat\s+|" + _FREQUENCY + r"\s+|" + _NUMBER + r"(?:\s*\(\d+\))?\s+" + _NOT_A_COUNT + r"(?:(?:additional|more|initial)\s+)?"
+    r"(?:(?:(?:month|week|day|year|session|visit|treatment|container|refill|tablet|capsule|tube|bottle|pack)s?|patch(?:es)?|box(?:es)?)"
+    r"\s+(?:of\s+)?)?)+",
     re.I,
 )
 _DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)
+# A panel prefix with its tests in parentheses: "Labs (CBC, BMP)" names "CBC, BMP", as "Labs: CBC, BMP" does.
+_PANEL_IN_PARENTHESES = re.compile(
+    r"^(?:labs?|laboratory(?:\s+(?:tests?|studies))?|lab\s+(?:tests?|work)|blood\s*(?:tests?|work))\s*\(([^()]+)\)\s*$", re.I)
+# A label before a medication ("Compound cream:", "Topical compound:") is not its name.
+_LABEL = re.compile(r"^([A-Za-z][\w -]{0,30}):\s*(?=\S)")
 # Image guidance qualifies a procedure; it must neither name nor categorise it.
 _GUIDANCE = re.compile(
     r"^(?:ultrasound|fluoroscop\w*|CT|image)[- ]guided\s+|\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$",
@@ -72,26 +83,60 @@ _SITE = re.compile(r"^(?:" + _SITE_WORDS + r")$", re.I)
 # Where a service name that keeps no body site ends: frequency, duration, counts, body sites, purpose.
 _SERVICE_END = re.compile(
     r"\s*(?:\d|\((?![A-Za-z][A-Za-z /-]*\))|\((?:unknown|unspecified)|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
-    r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\b" + _NUMBER + r"\b|"
+    r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\s\band\s+(?:treat|test)\w*|\b" + _NUMBER + r"\b|"
     r"\b(?:" + _SITE_WORDS + r")\b)",
     re.I,
 )
 # "sessions"/"visits" count a service without naming it: "acupuncture visits with Capsaicin patch".
-_SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b", re.I)
-_CONSULT_END = re.compile(r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\b(?:eval\w*|consult\w*)\s+and\s+treat)", re.I)
+# "treatments" counts a therapy the same way: "Physical therapy treatments" -> "Physical therapy".
+_SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b|(?<=therapy)\s+treatments?\b", re.I)
+_CONSULT_END = re.compile(
+    r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\band\s+treat|\bprior\s+to\b|\bbefore\b|\b(?:in|within|every|after)\s+(?:a\b|" + _NUMBER + r"\b))",
+    re.I)
+# After "TOC to"/"Referral to" + whom, the visit's own "eval and treatment" is its purpose, not its name.
+_WHOM_PURPOSE = re.compile(r"\s+(?:eval\w*|consult\w*)$", re.I)
 _CONSULT_TO = re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?:to|with)\s+", re.I)
 # Visits keep their own qualifiers ("Initial exam", "Pre-op Clearance"); only these openings come off.
-_CONSULT_LEADING = re.compile(r"^(?:associated(?:\s+surgical)?\s+services?:\s*|request\s+for\s+|(?:\d+|one|two|three|four|five|six)\s+(?=\w))+", re.I)
+_CONSULT_LEADING = re.compile(
+    r"^(?:associated(?:\s+surgical)?\s+services?:\s*|request\s+for\s+|(?:\d+|one|two|three|four|five|six)\s+(?=\w)|"
+    + _FREQUENCY + r"\s+)+", re.I)
 _TEST_END = re.compile(
-    r"\s*(?:\bwith(?:out)? contrast\b.*$|\bwith and without contrast\b.*$|\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|"
-    r"\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$)",
+    r"\s*(?:\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|,\s*\d+\s*$|"
+    r",\s*(?:standing|weight[- ]bearing|upright|supine|AP|PA|lateral|oblique|flexion|extension)\b.*$|\s(?-i:AP|PA)\b.*$|"
+    r"\b(?:to\s+)?(?:rule\s+out|r/o)\b.*$|,?\s*(?:a\s+)?series\s+of\s+(?:\d+|" + _NUMBER + r")\b.*$|\bto\s+(?:evaluate|assess|determine|confirm|check|monitor)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
+    # a purpose after the test ("for evaluation of radiculopathy"); "for" + a body site stays ("MRI for lumbar spine")
+    r"\bfor\b(?!\s+(?:the\s+|both\s+)?(?:" + _SITE_WORDS + r")\b).*$)",
     re.I,
 )
-_EXPANSION = re.compile(r"\s*\((?:magnetic resonance imaging|computed tomography|electromyography|nerve conduction[^)]*)\)", re.I)
+# Qualifiers of how a test is done, wherever they stand: contrast, field strength, views in parentheses.
+_TEST_QUALIFIER = re.compile(
+    r",?\s*\b(?:with\s+and\s+without|without\s+and\s+with|with\s*/\s*without|w/\s*(?:and\s+)?w/o|without|with|w/o|w/|non-?)"
+    r"\s*(?:IV\s+)?(?:contrast|dye|gadolinium)\b(?:\s+(?:material|media|agent))?|"
+    r",?\s*\(?\b\d+(?:\.\d+)?\s*-?\s*T(?:esla)?\b(?:\s+(?:or\s+higher|or\s+greater|closed|open|only|magnet|scanner))*\)?|"
+    r"\s*\((?=[^)]*(?:\d|\bviews?\b|\bAP\b|\bPA\b|lateral|oblique|flexion|extension|standing|weight[- ]bearing|upright|closed|open\b))[^)]*\)",
+    re.I,
+)
+# Where a sub-procedure may begin after a procedure's first name (the labelling guide's surgery rule):
+# "with", "and", "vs", "possible", a comma, a parenthesis or an abbreviation such as "RCR".
+_SUB_PROCEDURE = re.compile(
+    r"\s*(?:[,;]|\((?![A-Z]{2,6}\))|\b(?i:with|and|vs|versus|possible|plus|or|including|to\s+include)\b\.?)\s*|\s+(?=[A-Z]{2,5}\b)")
+# Words that only say where: what a procedure keeps after its name ("Neuroplasty, lumbar spine", "L4-5, L5-S1").
+_WHERE = re.compile(r"^(?:" + _SITE_WORDS + r"|spine|and|of|the|at|on|in|to|levels?|bilaterally|region|joint)$", re.I)
+# A stay's length inside a procedure's name: "Post-operative 2 day inpatient stay" -> "Post-operative inpatient stay".
+_STAY_LENGTH = re.compile(r"\b(?:\d+|one|two|three|four|five)[- ](?:days?|nights?)\s+(?=\w)", re.I)
 _EQUIPMENT_END = re.compile(
-    r"\s*(?:,|\bfor\b|\(|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b|\btimes\b).*$", re.I)
+    r"\s*(?:,|:|\bfor\b|\((?![A-Za-z][A-Za-z /-]*\))|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b|\btimes\b).*$", re.I)
 _ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
+_PROCEDURES = {Category.surgery, Category.injection}
 _TEST_CATEGORIES = {Category.imaging, Category.diagnostic_test, Category.lab_test}
+# What is left of a medication request that names no drug, only a form, a class or a purpose.
+_NOT_A_DRUG_NAME = re.compile(
+    r"^(?:(?:medications?|meds|creams?|pain|topicals?|compound(?:ed)?|analgesics?|ointments?|gels?|lotions?|patch(?:es)?|"
+    r"unknown|unspecified|other)(?:\s+|/|$))+$", re.I)
+# What a reduced name must not hold: quantities, frequencies, durations, or a dangling word at its end.
+_LEFTOVER = re.compile(
+    r"\s*(?:#|\btimes\b|\bx\s*\d|\bper\b|\b\d+\s*(?:sessions?|visits?|hours?|hrs?|days?|weeks?|months?)\b).*$|"
+    r"(?:\s+(?:in|of|to|for|with|and|or|the|a|an|at|on|by|from|x))+\s*$", re.I)
 # A fallback name longer than this is not a short name: the request is flagged.
 _MAX_UNCERTAIN_WORDS = 4
 
@@ -99,23 +144,35 @@ _MAX_UNCERTAIN_WORDS = 4
 def core_request(request: str) -> str:
     """The request without what is not the service: "Associated surgical service:", counts, "Labs:", image guidance."""
     core = _LEADING.sub("", request.strip()) or request.strip()
+    core = _PANEL_IN_PARENTHESES.sub(r"\1", core)
     return _GUIDANCE.sub("", core) or core
 
 
 def drug_request(request: str) -> str:
-    """The request as a medication: also without "Post-op"."""
-    return _DRUG_LEADING.sub("", core_request(request))
+    """The request as a medication: also without "Post-op" and a label that names no drug."""
+    core = _DRUG_LEADING.sub("", core_request(request))
+    label = _LABEL.match(core)
+    return core[label.end():] if label and not drugs.generic_names(label[1]) else core
 
 
-def find_service(request: str) -> Service | None:
-    """The first vocabulary row that matches the request's core."""
-    core = core_request(request)
+def find_service(request: str, *, has_drug: bool = False) -> Service | None:
+    """The first vocabulary row that matches where the request may name a service (see ``_service_words``)."""
+    core = _service_words(request, has_drug=has_drug)
     return next((service for service in services() if service.pattern.search(core)), None)
+
+
+def _service_words(request: str, *, has_drug: bool) -> str:
+    """Where a service may be named: the request's core; for a request naming a drug, only the words before its
+    directions for use ("Diazepam 5mg take 1 tab orally 1 hour before exam" names no visit)."""
+    core = core_request(request)
+    if not has_drug:
+        return core
+    return drugs.before_directions(core) or core
 
 
 def categorise(request: str, *, has_drug: bool) -> Category:
     """The contract's category for a request: the vocabulary's, else medication for a known drug or a dosage."""
-    return _category(request, find_service(request), has_drug=has_drug)
+    return _category(request, find_service(request, has_drug=has_drug), has_drug=has_drug)
 
 
 def admits(request: str, category: Category | str, *, has_drug: bool) -> bool:
@@ -127,7 +184,8 @@ def admits(request: str, category: Category | str, *, has_drug: bool) -> bool:
         return has_drug or bool(_MEDICATION.search(core))
     if value == Category.other.value:
         return categorise(request, has_drug=has_drug) is Category.other
-    return any(s.category.value == value and s.pattern.search(core) for s in services())
+    words = _service_words(request, has_drug=has_drug)
+    return any(s.category.value == value and s.pattern.search(words) for s in services())
 
 
 def _category(request: str, found: Service | None, *, has_drug: bool) -> Category:
@@ -142,22 +200,50 @@ def treatment(request: str, *, has_drug: bool) -> Treatment:
     """Short name and category of a request, following the labelling guide: drugs by name; tests, surgery,
     injections and equipment with their site; other services as their head noun phrase, without body site,
     frequency or duration."""
-    found = find_service(request)
+    found = find_service(request, has_drug=has_drug)
     category = _category(request, found, has_drug=has_drug)
     if category is Category.medication:
         name = drugs.drug_name(drug_request(request))
-        return Treatment(name or request.strip(), category, certain=bool(name) and drugs.names_a_drug(name))
-    core = _EXPANSION.sub("", core_request(request))
+        if name and not _NOT_A_DRUG_NAME.match(name):
+            return Treatment(name, category, certain=drugs.names_a_drug(name))
+        # only a form or a class is printed ("Pain cream", "Topical compounded medication"): its head noun phrase
+        head = " ".join(drugs.without_strength(drugs.before_directions(drug_request(request))).split()).strip(" ,.;:-")
+        return Treatment(_capitalise(head) or request.strip(), category, certain=False)
+    core = core_request(request)
     if category is Category.consultation:
         name = _consult_name(_CONSULT_LEADING.sub("", request.strip()))
     elif category is Category.equipment:
         name = _EQUIPMENT_END.sub("", _drop_leading(core, _LATERAL))
+    elif category in _PROCEDURES:
+        name = _TEST_END.sub("", _STAY_LENGTH.sub("", _first_procedure(drugs.without_strength(core), found)))
     elif category in _TEST_CATEGORIES or (found and found.keeps_site):
-        name = _TEST_END.sub("", drugs.without_strength(core))
+        name = _TEST_END.sub("", " ".join(_TEST_QUALIFIER.sub(" ", drugs.without_strength(core)).split()))
     else:
         name = _head_phrase(core, found)
-    name = _capitalise(_ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))) or request.strip()
-    return Treatment(name, category, certain=found is not None or len(name.split()) <= _MAX_UNCERTAIN_WORDS)
+    name = _ACUPUNCTURE.sub(r"\1", name.strip(" ,.;:-"))
+    leftover = _LEFTOVER.search(name)
+    if leftover:  # a count, frequency or dangling word the rules did not reduce: keep the phrase before it, flagged
+        name = name[: leftover.start()].strip(" ,.;:-")
+    name = _capitalise(name) or request.strip()
+    short = len(name.split()) <= _MAX_UNCERTAIN_WORDS
+    return Treatment(name, category, certain=not leftover and (found is not None or short))
+
+
+def _first_procedure(name: str, service: Service | None) -> str:
+    """A surgery's or injection's first procedure with its side and site: what follows it after "with", "and",
+    "vs", "possible", a comma or an abbreviation is a sub-procedure and drops, unless it only names sites or levels
+    ("Right shoulder arthroscopy RCR (rotator cuff repair) and decompression" -> "Right shoulder arthroscopy",
+    "Facet joint injections L4-5, L5-S1" stays)."""
+    named = service.pattern.search(name) if service else None
+    if not named:
+        return name
+    markers = list(_SUB_PROCEDURE.finditer(name, named.end()))
+    for i, marker in enumerate(markers):
+        end = markers[i + 1].start() if i + 1 < len(markers) else len(name)
+        words = re.findall(r"[\w-]+", name[marker.end(): end])
+        if words and not all(_WHERE.match(word) for word in words):
+            return name[: marker.start()]
+    return name
 
 
 def _drop_leading(name: str, words_to_drop: re.Pattern[str]) -> str:
@@ -183,7 +269,8 @@ def _consult_name(request: str) -> str:
     name = _drop_leading(request, _SITE) if _LATERAL.match(request) else request
     opening = _CONSULT_TO.match(name)
     m = _CONSULT_END.search(name, opening.end() if opening else 1)
-    return name[: m.start()] if m else name
+    name = name[: m.start()] if m else name
+    return _WHOM_PURPOSE.sub("", name) if opening else name
 
 
 def _capitalise(name: str) -> str:

@@ -39,16 +39,21 @@ EXTRA_GENERICS = {
     "menthol": "menthol",
     "capsaicin": "capsaicin",
     "camphor": "camphor",
+    "glucosamine": "glucosamine",
+    "chondroitin": "chondroitin",
+    "biofreeze": "menthol",
 }
 _FORM_WORDS = re.compile(
-    r"\s+(?:patch(?:es)?|pads?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|solution|suspension|spray|"
+    r"\s+(?:patch(?:es)?|pads?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|lotion|solution|suspension|spray|films?|"
     r"oral|topical|transdermal|grams?|gm|ml)\b",
     re.I,
 )
 _STRENGTH = re.compile(
-    r"(?<![\w.])(\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)*)\s*(mcg/hr|mcg/h|mg/ml|mg/g|mg/\d+\s*ml|mcg|mg|gm|g|ml|%|iu)(?![\w])",
+    r"(?<![\w.])(\d+(?:\.\d+)?(?:\s*[/-]\s*\d+(?:\.\d+)?)*)\s*(mcg/hr|mcg/h|mg/ml|mg/g|mg/\d+\s*ml|mcg|mg|gm|g|ml|%|iu)(?![\w])",
     re.I,
 )
+# "8mg/2mg" is one strength, "8/2 mg": the unit printed before the slash goes.
+_UNIT_BETWEEN = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\s*/\s*(?=\d+(?:\.\d+)?\s*\2\b)", re.I)
 _QUANTITY = re.compile(r"#\s*(\d+)")
 # A word that is surely not a drug, though the NER lexicon may say otherwise.
 _NOT_DRUGS = {"oxygen", "water", "ice", "heat", "gym", "pool", "massage", "nurse", "unit", "home"}
@@ -78,10 +83,12 @@ def _words(text: str) -> list[str]:
 
 
 def generic_names(text: str) -> list[str]:
-    """Lower-case generic names of the drugs ``text`` names, in the order written."""
+    """Lower-case generic names of the drugs ``text`` names, in the order written; a name whose ingredients are all
+    named already adds nothing ("Hydrocodone/APAP (Norco)" -> hydrocodone, acetaminophen)."""
     found: list[str] = []
     for _, _, name in _drug_hits(_words(text)):
-        if name not in found:
+        named = {part for f in found for part in f.split("/")}
+        if not set(name.split("/")) <= named:
             found.append(name)
     return found
 
@@ -92,8 +99,10 @@ def names_a_drug(name: str) -> bool:
 
 
 def strength(text: str) -> str | None:
-    """``5mcg/hr`` -> ``5 mcg/hr``; ``10/325MG`` -> ``10/325 mg``; several percentages joined: ``10/5 %``."""
-    found = [(re.sub(r"\s+", "", m[1]), re.sub(r"/(\d+)\s*ml", r"/\1 ml", m[2].lower())) for m in _STRENGTH.finditer(text)]
+    """``5mcg/hr`` -> ``5 mcg/hr``; ``10/325MG`` and ``10-325mg`` -> ``10/325 mg``; several percentages joined: ``10/5 %``."""
+    text = _UNIT_BETWEEN.sub(r"\1/", text)
+    found = [(re.sub(r"\s+", "", m[1]).replace("-", "/"), re.sub(r"/(\d+)\s*ml", r"/\1 ml", m[2].lower()))
+             for m in _STRENGTH.finditer(text)]
     found = [(n, u) for n, u in found if not (u in ("g", "gm", "ml") and len(found) > 1)]
     if not found:
         return None
@@ -118,14 +127,17 @@ def quantity(text: str) -> int | None:
 _NAME_STOP = re.compile(
     r"\s*(?:#|\(|\[|\bwith\b|\bx\s*\d|\bper\b|\bqty\b|\bquantity\b|\bDOS\b|\bin\s+(?:a\s+)?(?:cream|gel)\b|"
     r"\d+\s*refills?|\brefills?\b|\bfor\b|\bby\s+mouth\b|\b(?:once|twice|three times|four times)\b|\b(?:daily|nightly|weekly)\b|"
-    r"\bq\.?\s?\d|\bq\.?(?:d|hs|am|pm|day|[2-8]h)\b|\b(?:b\.?i\.?d|t\.?i\.?d|q\.?i\.?d|p\.?r\.?n|h\.?s|p\.?o)\b\.?|"
-    r"\b(?:take|taken|apply|applied|use|sig|dispense|disp|orally|every|as needed|at bedtime|up to)\b|"
+    r"\bq\.?\s?\d|\bq\.?\s?(?:d|hs|am|pm|day|[2-8]h)\b|\b(?:b\.?i\.?d|t\.?i\.?d|q\.?i\.?d|p\.?r\.?n|RN|h\.?s|p\.?o)\b\.?|"
+    r"\b(?:take|taken|apply|applied|use|sig|dispense|disp|orally|topically|sublingually|every|as needed|as directed|at bedtime|"
+    r"at night|before|after|up to|SL)\b|\b\d+\s*(?:hours?|hrs?)\b|"
     r"\b(?:\d+(?:-\d+)?|one|two|half|1/2)\s+(?:tabs?|tablets?|caps?|capsules?|pills?|puffs?|drops?|patch(?:es)?|by)\b|"
     r"\b\d+\s*(?:days?|weeks?|months?)\b)", re.I)
 # Words that belong to a drug's name after it: salts and release forms ("Oxycodone HCL ER", "Naproxen sodium").
 _NAME_SUFFIX = re.compile(
     r"^(?:HCL|hydrochloride|sod|sodium|potassium|calcium|magnesium|ER|XR|DR|CR|SR|XL|LA|IR|ODT|DS|EC|extended|delayed|"
     r"sustained|controlled|immediate|release|forte|plus|PM|\w+ate|\w+ide)$", re.I)
+# A name printed in parentheses right after a drug's name stays with it: "Diazepam (Valium)", "Meloxicam (Mobic)".
+_ALIAS = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z /-]*?)\s*\)")
 _NAME_SPLIT = re.compile(r"\s*(?:/|\+|,|\band\b)\s*")
 _FILLER = re.compile(r"^(?:(?:\w+\s+){0,3}supply\s+of\s+|(?:\w+\s+)?(?:containers?|refills?|bottles?|tubes?|boxes?)\s+of\s+|compound(?:ed)?\s+)", re.I)
 
@@ -142,10 +154,22 @@ def _through_last_drug(piece: str) -> str:
     return " ".join(words[:end])
 
 
+def before_directions(text: str) -> str:
+    """``text`` up to where directions for use, purpose, frequency or quantity begin: what names the drug
+    ("Diazepam 5mg take 1 tab orally before exam" -> "Diazepam 5mg")."""
+    return _NAME_STOP.split(text, maxsplit=1)[0]
+
+
 def drug_name(request: str) -> str:
-    """The drug name(s) as written, joined with "/": strengths, forms, quantities and refills removed."""
+    """The drug name(s) as written, joined with "/": strengths, forms, directions, quantities and refills removed;
+    a brand or generic name printed in parentheses right after it stays."""
     name = without_strength(_FILLER.sub("", request.strip()))
-    name = _NAME_STOP.split(name, maxsplit=1)[0]
+    stop = _NAME_STOP.search(name)
+    while stop and stop[0].strip().lower() == "with" and _drug_hits(_words(name[stop.end():])[:1]):
+        stop = _NAME_STOP.search(name, stop.end())
+    alias = _ALIAS.match(name, stop.start()) if stop else None
+    alias_text = f" ({alias[1]})" if alias and (_drug_hits(_words(alias[1])) or alias[1].isupper()) else ""
+    name = name[: stop.start()] if stop else name
     names = []
     for piece in _NAME_SPLIT.split(name):
         piece = _FORM_WORDS.sub("", " " + piece).strip()
@@ -154,4 +178,4 @@ def drug_name(request: str) -> str:
         piece = _through_last_drug(" ".join(piece.split()).strip(" -,.%"))
         if piece:
             names.append(piece)
-    return "/".join(names)
+    return "/".join(names) + alias_text if names else ""

@@ -60,7 +60,8 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
     if not treatment.certain:
         warnings.append(ExtractionWarning(
             code="treatment_uncertain", item=index,
-            message=f"item {index + 1}: no known service or drug in the request; treatment kept as {treatment.name!r}"))
+            message=f"item {index + 1}: the request could not be reduced to a known service or drug with confidence; "
+                    f"treatment kept as {treatment.name!r}"))
 
     ca = _citations(clean, block.claims_administrator)
     reviewer = _citations(clean, block.reviewer)
