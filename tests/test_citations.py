@@ -86,6 +86,17 @@ def test_expand_pages() -> None:
          [("ODG", "Neck and Upper Back", "Physical therapy", []), ("ODG", "Shoulder", "Physical therapy", [])]),
         ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) Knee and Leg (Acute and Chronic): "
          "Platelet-rich plasma (2016).", [("ODG", "Knee and Leg (Acute and Chronic)", "Platelet-rich plasma", [])]),
+        # a chapter the table does not know, named as one, after a known one and alone
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines, Shoulder Chapter, Toe Chapter, "
+         "Physical therapy.", [("ODG", "Shoulder", "Physical therapy", []), ("ODG", "Toe", "Physical therapy", [])]),
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Finger Chapter, Splints.",
+         [("ODG", "Finger", "Splints", [])]),
+        # the topic first, the chapter after it
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) massage therapy, wrist chapter.",
+         [("ODG", "wrist", "massage therapy", [])]),
+        # "chapter" inside a topic names no chapter
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Pain, Chapter on opioids.",
+         [("ODG", "Pain", "Chapter on opioids", [])]),
     ],
 )
 def test_odg_chapters_qualifiers_and_shared_topics(paragraph: str, expected: list) -> None:  # type: ignore[type-arg]

@@ -63,6 +63,10 @@ _CHAPTER = re.compile(
     r"(?=$|[\s,:;.\-–/(]|(?<=\)))",
     re.I,
 )
+# A chapter the table does not know, named as one: "Hand Chapter, Physical therapy"; or named after
+# its topic: "physical therapy, elbow chapter".
+_NAMED_CHAPTER = re.compile(r"^(?P<chapter>[a-z][a-z'&]*(?:\s+(?:and\s+|&\s+)?[a-z][a-z'&]*){0,3})\s+chapter\b", re.I)
+_CHAPTER_LAST = re.compile(r"^(?P<topic>[^,]+),\s*(?P<chapter>[a-z][a-z'&]*(?:\s+[a-z][a-z'&]*){0,3})\s+chapter\W*$", re.I)
 _LEAD = " ,:;.-–/"
 _ACOEM_PAGE = re.compile(r",?\s*(?:pg\.?|pages?)\s*\d+(?:-\d+)?\.?$", re.I)
 
@@ -156,10 +160,12 @@ def _non_mtus(body: str) -> list[Cite]:
     odg = _ODG.match(body)
     rest = body[odg.end() :] if odg else body
     rest = re.sub(r"^(?:19|20)\d{2}\b[\s,]*", "", rest)
-    if chapter := _CHAPTER.match(rest):
-        name = collapse(chapter["chapter"] + (chapter["qualifier"] or chapter["late_qualifier"] or ""))
+    if last := _CHAPTER_LAST.match(rest):
+        return [("ODG", last["chapter"], _clean(last["topic"]), [])]
+    if chapter := _CHAPTER.match(rest) or _NAMED_CHAPTER.match(rest):
+        name = collapse(chapter["chapter"] + (chapter.groupdict().get("qualifier") or chapter.groupdict().get("late_qualifier") or ""))
         topic = _clean(re.sub(r"^and\b", "", rest[chapter.end() :].strip(_LEAD)))
-        if topic and _CHAPTER.match(topic):  # several chapters: "Neck and Upper Back, Low Back, Physical therapy"
+        if topic and (_CHAPTER.match(topic) or _NAMED_CHAPTER.match(topic)):  # several: "Neck and Upper Back, Low Back, PT"
             others = _non_mtus("ODG " + topic)
             return [("ODG", name, others[0][2], []), *others]  # a topic after the last chapter is theirs all
         own, _, later = (topic or "").partition(";")
