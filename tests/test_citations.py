@@ -94,6 +94,11 @@ def test_expand_pages() -> None:
         # the topic first, the chapter after it
         ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) massage therapy, wrist chapter.",
          [("ODG", "wrist", "massage therapy", [])]),
+        # the publisher and edition before the chapter, a date after it
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Work Loss Data Institute (19th "
+         "Annual Edition), 2015, Ankle and Foot (Acute & Chronic) Chapter.", [("ODG", "Ankle and Foot (Acute & Chronic)", None, [])]),
+        ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) Chapter: Knee and Leg 03/04/2015 "
+         "Arthroscopic surgery.", [("ODG", "Knee and Leg", "Arthroscopic surgery", [])]),
         # "chapter" inside a topic names no chapter
         ("Decision based on Non-MTUS Citation Official Disability Guidelines (ODG), Pain, Chapter on opioids.",
          [("ODG", "Pain", "Chapter on opioids", [])]),

@@ -58,7 +58,7 @@ _ACUTE_CHRONIC = r"\s*\([^()]*\b(?:Acute|Chronic)\b[^()]*\)"
 _CHAPTER = re.compile(
     r"^(?P<chapter>(?:" + "|".join(_chapter_pattern(c) for c in sorted(_CHAPTERS, key=len, reverse=True)) + r"))"
     r"(?P<qualifier>" + _ACUTE_CHRONIC + r")?"
-    r"(?:\s*(?:chapters?\b|section\b|guidelines\b|\((?:updated|online)[^)]*\)))*"
+    r"(?:\s*(?:chapters?\b|section\b|guidelines\b|\((?:updated|online)[^)]*\)|\d{1,2}/\d{1,2}/\d{2,4}\b))*"
     r"(?P<late_qualifier>" + _ACUTE_CHRONIC + r")?"
     r"(?=$|[\s,:;.\-–/(]|(?<=\)))",
     re.I,
@@ -67,6 +67,9 @@ _CHAPTER = re.compile(
 # its topic: "physical therapy, elbow chapter".
 _NAMED_CHAPTER = re.compile(r"^(?P<chapter>[a-z][a-z'&]*(?:\s+(?:and\s+|&\s+)?[a-z][a-z'&]*){0,3})\s+chapter\b", re.I)
 _CHAPTER_LAST = re.compile(r"^(?P<topic>[^,]+),\s*(?P<chapter>[a-z][a-z'&]*(?:\s+[a-z][a-z'&]*){0,3})\s+chapter\W*$", re.I)
+# What may stand between the source and the chapter: the publisher, the edition's year, "Chapter:".
+_BEFORE_CHAPTER = re.compile(r"^(?:Work\s+Loss\s+Data\s+Institute\b(?:\s*\([^)]*\))?[\s,]*)?(?:(?:19|20)\d{2}\b[\s,]*)?"
+                             r"(?:Chapters?\s*:\s*)?", re.I)
 _LEAD = " ,:;.-–/"
 _ACOEM_PAGE = re.compile(r",?\s*(?:pg\.?|pages?)\s*\d+(?:-\d+)?\.?$", re.I)
 
@@ -159,7 +162,7 @@ def _non_mtus(body: str) -> list[Cite]:
         return [("ACOEM", _clean(work) or "ACOEM", _clean(section), [])]
     odg = _ODG.match(body)
     rest = body[odg.end() :] if odg else body
-    rest = re.sub(r"^(?:19|20)\d{2}\b[\s,]*", "", rest)
+    rest = _BEFORE_CHAPTER.sub("", rest)
     if last := _CHAPTER_LAST.match(rest):
         return [("ODG", last["chapter"], _clean(last["topic"]), [])]
     if chapter := _CHAPTER.match(rest) or _NAMED_CHAPTER.match(rest):
