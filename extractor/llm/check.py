@@ -13,15 +13,18 @@ letters the rules were not written for) and checked with ``benchmarks/bench_chec
 | quantity | be printed after '#' in the request | parser | yes |
 | generic_name | be null unless a medication; match the drug lexicon's reading of the request where the lexicon knows the drug | model if it passes, else parser | if it fails |
 | category | be allowed by the request's words (service vocabulary, drug lexicon, strength or form) | parser | yes |
-| treatment | have its words printed in the request | model if it passes, else parser | if it fails |
+| treatment | have its words printed in the request | parser; the model's if it passes where the parser warned ``treatment_uncertain`` | if it fails |
 | citations (each list) | name only sources and pages printed in its guideline paragraph, guideline and topic grounded; compared as sets of sources and pages | parser | yes |
 | reasons | agree with the kept decision (``guideline_criteria_met`` if and only if overturned) | model if it passes, else parser | if it fails |
 
 Values that agree after the harness's normalisation are marked ``agreed`` and flag nothing; the
-parser's value is kept, except for treatment and citations, where the model's wording is kept if
-it passes its check (the parser reads names less well than numbers). A treatment or generic name
-that passes its check wins a disagreement without a flag: names are wording, and the parser's
-rules are the weaker reader there. A category that differs is flagged and the parser's kept, even
+parser's value is kept, except for citations and generic names, where the model's wording is kept
+if it passes its check. Treatment names follow the labelling guide's rules (first procedure, no
+directions, no qualifiers), which the parser now reads right on letters it was not tuned on
+(27/27 items on the last two fresh batches) and a model's wording does not always follow; so the
+parser's name stands, and the model's (if printed in the request) replaces it only where the parser
+itself warned that it could not reduce the request with confidence. A generic name that passes its
+check wins a disagreement without a flag. A category that differs is flagged and the parser's kept, even
 when the request's words allow the model's: a wrong but allowed category (1 of 119 injected in
 bench_check) would otherwise make the record worse, and a flag is enough to mend the parser's own
 misses by hand. Reasons are soft (scored by F1; the parser's rules reach about 0.62), so the model's
@@ -67,6 +70,7 @@ class ItemEvidence:
     claims_administrator: str | None  # the 'Claims Administrator guideline:' paragraph
     reviewer: str | None              # the reviewer's ('MAXIMUS guideline:') paragraph
     rationale: str | None             # the 'Decision rationale:' paragraph
+    treatment_uncertain: bool = False  # the parser could not reduce the request to a name with confidence
 
 
 def item_evidence(clean: CleanText, parsed: ParsedLetter) -> list[ItemEvidence]:
@@ -77,9 +81,10 @@ def item_evidence(clean: CleanText, parsed: ParsedLetter) -> list[ItemEvidence]:
     def of(region: Region | None) -> str | None:
         return region.of(clean.text).strip() if region is not None else None
 
+    uncertain = {w.item for w in parsed.warnings if w.code == "treatment_uncertain"}
     return [ItemEvidence(request=item.request, claims_administrator=of(block.claims_administrator),
-                         reviewer=of(block.reviewer), rationale=of(block.rationale))
-            for item, block in zip(parsed.items, parsed.segments.items, strict=True)]
+                         reviewer=of(block.reviewer), rationale=of(block.rationale), treatment_uncertain=i in uncertain)
+            for i, (item, block) in enumerate(zip(parsed.items, parsed.segments.items, strict=True))]
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,8 @@ def _generic_name(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str,
 def _treatment(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
     printed = bool(model) and fuzz.token_set_ratio(model, ev.request, processor=utils.default_process) >= IN_REQUEST
     return _judge(parsed.treatment, model, same=similarity(model, parsed.treatment) >= FUZZY, passes=printed,
-                  model_wins=True, flag_disagreement=False, why="not in the request", model_wording=True)
+                  model_wins=ev.treatment_uncertain, flag_disagreement=False, why="not in the request",
+                  model_wording=ev.treatment_uncertain)
 
 
 def _citations(name: str, paragraph: Callable[[ItemEvidence], str | None]) -> Check:

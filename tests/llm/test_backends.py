@@ -93,15 +93,15 @@ def test_llm_and_parser_disagreeing_on_a_decision_flags_the_item(settings: Setti
 def test_hybrid_keeps_the_parsers_verbatim_fields_and_checks_the_models_semantics(settings: Settings) -> None:
     offline = extract(letter_path("syn-b-03"), backend="offline", settings=settings)
     answer = answer_from_gold(gold("syn-b-03"), "hybrid")
-    # printed in the request though not the parser's first procedure: the model's wording may stand
+    # printed in the request, but not the guide's name (its first procedure), which the parser read
     answer.items[0].treatment = "Right knee arthroscopy with partial medial meniscectomy"
     answer.items[1].treatment = "A second opinion"  # not in the request: refused
     answer.items[2].strength = "500 mg"  # nothing printed: refused
     record = _extract("syn-b-03", "hybrid", answer, settings)
     assert [i.request for i in record.items] == [i.request for i in offline.items]
     assert [i.rationale for i in record.items] == [i.rationale for i in offline.items]
-    assert record.items[0].treatment == "Right knee arthroscopy with partial medial meniscectomy"
-    assert record.items[0].sources["treatment"] == "model"
+    assert record.items[0].treatment == offline.items[0].treatment == "Right knee arthroscopy"
+    assert record.items[0].sources["treatment"] == "parser" and not record.items[0].needs_review
     assert record.items[1].treatment == offline.items[1].treatment and record.items[1].needs_review
     assert any("'A second opinion'" in r for r in record.items[1].review_reasons)
     assert record.items[2].strength is None and record.items[2].needs_review

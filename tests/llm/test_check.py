@@ -131,12 +131,15 @@ def test_a_treatment_not_in_the_request_is_refused() -> None:
     assert "parser 'Norco', model 'Percocet' (not in the request)" in kept.review_reasons[0]
 
 
-def test_a_treatment_printed_in_the_request_is_the_models_unflagged() -> None:
+@pytest.mark.parametrize("uncertain", [True, False])
+def test_a_printed_treatment_replaces_the_parsers_only_where_the_parser_was_unsure(uncertain: bool) -> None:
     parsed = _norco(request="Twelve acupuncture visits with Capsaicin patch", treatment="Twelve acupuncture visits",
                     category="acupuncture", generic_name=None, strength=None, quantity=None)
-    evidence = ItemEvidence(request=parsed.request, claims_administrator=CA, reviewer=REVIEWER, rationale=None)
+    evidence = ItemEvidence(request=parsed.request, claims_administrator=CA, reviewer=REVIEWER, rationale=None,
+                            treatment_uncertain=uncertain)
     kept = check_item(parsed, _answer(parsed, treatment="Acupuncture with Capsaicin patch"), evidence, index=0)
-    assert kept.treatment == "Acupuncture with Capsaicin patch" and kept.sources["treatment"] == "model"
+    expected = "Acupuncture with Capsaicin patch" if uncertain else "Twelve acupuncture visits"
+    assert kept.treatment == expected and kept.sources["treatment"] == ("model" if uncertain else "parser")
     assert not kept.needs_review
 
 
@@ -168,9 +171,12 @@ def test_agreeing_grounded_citations_keep_the_models_wording() -> None:
     assert kept.claims_administrator_guidelines == worded
 
 
-def test_an_agreeing_treatment_keeps_the_models_wording() -> None:
-    kept = check_item(_norco(), _answer(_norco(), treatment="norco"), EVIDENCE, index=0)
-    assert kept.treatment == "norco" and kept.sources["treatment"] == "agreed"
+@pytest.mark.parametrize("uncertain", [True, False])
+def test_an_agreeing_treatment_keeps_the_models_wording_only_where_the_parser_was_unsure(uncertain: bool) -> None:
+    evidence = ItemEvidence(request=EVIDENCE.request, claims_administrator=CA, reviewer=REVIEWER, rationale=None,
+                            treatment_uncertain=uncertain)
+    kept = check_item(_norco(), _answer(_norco(), treatment="norco"), evidence, index=0)
+    assert kept.treatment == ("norco" if uncertain else "Norco") and kept.sources["treatment"] == "agreed"
 
 
 def test_reasons_consistent_with_the_decision_are_the_models() -> None:
