@@ -59,9 +59,9 @@ class StubServer:
 
     def __init__(self, *, latency: float = 0.2, error_rate: float = 0.0, timeout_sleep: float = 2.0,
                  seed: int = 0, port: int = 0, answers: GoldAnswers | None = None,
-                 batch_error_rate: float = 0.0) -> None:
+                 batch_error_rate: float = 0.0, failed_batches: int = 0) -> None:
         self.answers = answers
-        self.batch_api = BatchApi(batch_error_rate, seed)
+        self.batch_api = BatchApi(batch_error_rate, seed, failed_batches)
         self.latency = latency
         self.error_rate = error_rate
         self.timeout_sleep = timeout_sleep
@@ -147,10 +147,12 @@ class StubServer:
 class BatchApi:
     """OpenAI's Files and Batches endpoints, as far as a batch's life needs them: upload a file,
     create a batch on it (every line is checked against the Batch input format and answered at once,
-    ``error_rate`` of them failing into the error file), retrieve it (``in_progress`` the first time,
-    then finished), and fetch file contents. Lives in the server process."""
+    ``error_rate`` of them failing into the error file; the first ``failed_batches`` batches fail whole,
+    as OpenAI fails a batch over the enqueued-token limit), retrieve it (``in_progress`` the first
+    time, then finished), list them, and fetch file contents. Lives in the server process."""
 
-    def __init__(self, error_rate: float, seed: int) -> None:
+    def __init__(self, error_rate: float, seed: int, failed_batches: int = 0) -> None:
+        self.failed_batches = failed_batches
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.retrieved: dict[str, int] = {}
@@ -187,6 +189,8 @@ class BatchApi:
                                  request["input_file_id"], "completion_window": "24h", "status": "validating",
                                  "created_at": 0, "metadata": request.get("metadata"), "output_file_id": None,
                                  "error_file_id": None, "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+        if len(self.batches) < self.failed_batches:
+            problems.append({"code": "token_limit_exceeded", "message": "Enqueued token limit reached", "line": None})
         if problems:
             batch["final"] = {"status": "failed", "errors": {"object": "list", "data": problems}}
         else:
@@ -198,7 +202,10 @@ class BatchApi:
         return 200, {k: v for k, v in batch.items() if k != "final"}
 
     def get(self, path: str) -> dict[str, Any] | bytes | None:
-        parts = path.rstrip("/").split("/")
+        parts = path.split("?")[0].rstrip("/").split("/")
+        if parts[-1] == "batches":
+            listed = [{k: v for k, v in b.items() if k != "final"} for b in reversed(self.batches.values())]
+            return {"object": "list", "data": listed, "has_more": False}
         if len(parts) >= 3 and parts[-3] == "files" and parts[-1] == "content":
             return self.files.get(parts[-2])
         if parts[-2] == "batches" and parts[-1] in self.batches:

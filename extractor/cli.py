@@ -358,18 +358,19 @@ def batch_prepare(
 def batch_submit(folder: BatchFolder) -> None:
     """Upload the request files to OpenAI's Batch API and start a batch for each (IMR_API_KEY).
     Run it again after a failure: only what was not accepted is sent."""
-    from .batch.api import submit
+    from .batch.api import submit, summary
 
     try:
         done = submit(folder, _settings(), on_file=lambda s: err.print(f"{s.file}: batch {s.batch_id} ({s.status})"))
     except ImrExtractError as e:
         _fail(str(e))
-    err.print(f"{len(done)} batch(es) submitted; `imr-extract batch status {folder}` shows how they go")
+    err.print(f"{summary(done)['batches']} batch(es) submitted; `imr-extract batch status {folder}` shows how they go")
 
 
 @batch_app.command("status")
 def batch_status(folder: BatchFolder) -> None:
-    """Each submitted batch's state and request counts. Exit 0 when every batch has finished, 3 while any runs."""
+    """Each submitted batch's state, request counts and errors. Exit 0 when every batch has completed, 3 while
+    any runs, 1 when one failed, expired or was cancelled (submit sends those files again)."""
     from .batch.api import refresh, summary
 
     try:
@@ -377,12 +378,18 @@ def batch_status(folder: BatchFolder) -> None:
     except ImrExtractError as e:
         _fail(str(e))
     for s in done:
-        typer.echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed")
+        if s.batch_id:
+            typer.echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed"
+                       + "".join(f"\t{escape(e)}" for e in s.errors[:3]))
     totals = summary(done)
     err.print(f"{totals['finished']}/{totals['batches']} batch(es) finished; {totals['completed']}/{totals['total']} "
               f"request(s) done, {totals['failed']} failed")
     if not totals["all_finished"]:
         raise typer.Exit(EXIT_STILL_RUNNING)
+    if totals["to_resubmit"]:
+        _fail(f"{len(totals['to_resubmit'])} file(s) finished without all their answers (failed, expired or cancelled: "
+              f"{', '.join(totals['to_resubmit'][:3])}); `imr-extract batch submit {folder}` sends them again",
+              EXIT_SOME_FAILED)
 
 
 @batch_app.command("download")
@@ -411,7 +418,8 @@ def batch_collect(
     """Records from a batch's answers: each answer is validated, checked against the letter and the
     parser and grounded exactly as online; a letter without a usable answer keeps the parser's
     reading, flagged. Exit codes as for `extract`."""
-    from .batch.collect import Batch, collect
+    from .batch.collect import collect
+    from .batch.folder import Batch
 
     settings = _settings()
     try:
@@ -424,7 +432,11 @@ def batch_collect(
     for f in files:
         if not f.is_file():
             _fail(f"{f}: not a file")
-    _write_records(output, list(batch.letters()), batch.backend,
+    try:
+        letter_files = [file for file, _ in batch.letters()]
+    except ImrExtractError as e:
+        _fail(str(e))
+    _write_records(output, letter_files, batch.backend,
                    lambda todo: collect(batch, files, settings, paths=todo, online=online),
                    resume=resume, quiet=quiet, label="collecting")
 

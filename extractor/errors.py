@@ -78,7 +78,7 @@ class ModelError(ImrExtractError):
     answer that fails the schema), ``cut_off`` (stopped at ``max_tokens``), ``mode`` (the server
     rejected the structured-output mode), ``too_long`` (the prompt cannot fit the context),
     ``deferred`` (``batch prepare``: the request went into a batch file), ``not_in_batch``
-    (``batch collect``: the batch's results hold no answer to it)."""
+    (``batch collect``: the batch's results hold no answer to it, or hold its failure)."""
 
     def __init__(self, message: str, *, kind: str = "transport", attempts: int = 0, last_output: str | None = None,
                  prompt_tokens: int = 0, completion_tokens: int = 0) -> None:

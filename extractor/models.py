@@ -104,6 +104,11 @@ class Item(_Model):
     )
 
 
+# The warning on a record made without some of its model answers (``batch collect`` before the batch
+# answered them, or where it failed them): the sinks keep it, and ``--resume`` does the letter again.
+AWAITING_ANSWERS = "not_in_batch"
+
+
 class ExtractionWarning(_Model):
     """Something the reader should check: a field not found, a truncated letter, a disagreement."""
 

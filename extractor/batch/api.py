@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,62 +20,84 @@ import openai
 from ..errors import ConfigurationError
 from ..llm.client import OPENAI_URL
 from ..settings import Settings
-from .prepare import BATCH_JSON
+from .folder import Batch
 from .requests import URL
 
 SUBMITTED = "submitted.json"
 RESULTS = "results"
 DONE = ("completed", "failed", "expired", "cancelled")  # a batch in one of these states changes no more
+RETRY = ("failed", "expired", "cancelled")  # finished without answering everything: submit sends the file again
+TRANSFER_TIMEOUT = 3600.0  # seconds for a 200 MB upload or download
 
 
 @dataclass
 class Submitted:
-    """One request file as the API knows it."""
+    """One request file as the API knows it (``batch_id`` None: uploaded, batch not yet created)."""
 
     file: str
     input_file_id: str
-    batch_id: str
+    batch_id: str | None = None
     status: str = "validating"
     output_file_id: str | None = None
     error_file_id: str | None = None
     completed: int = 0
     failed: int = 0
     total: int = 0
+    errors: list[str] = field(default_factory=list)
 
 
 def submit(folder: Path, settings: Settings, *, on_file: Callable[[Submitted], None] = lambda _: None) -> list[Submitted]:
-    """Upload each request file not sent yet and start a batch for it (24-hour window)."""
-    files = json.loads(_read(folder / BATCH_JSON))["files"]
+    """Upload each request file that has no batch running or completed, and start a batch for it
+    (24-hour window). What was accepted is saved at each step, so a run stopped anywhere is run
+    again without creating a second batch for a file (a duplicate would be billed twice)."""
+    batch = Batch.open(folder)
     done = load_submitted(folder)
-    sent = {s.file for s in done}
     with _client(settings) as client:
-        for name in files:
-            if name in sent:
+        for name in batch.files:
+            current = [s for s in done if s.file == name]
+            entry = current[-1] if current else None
+            if entry is not None and entry.batch_id is not None and entry.status not in RETRY:
                 continue
-            with (folder / name).open("rb") as f:
-                uploaded = client.files.create(file=f, purpose="batch")
-            batch = client.batches.create(input_file_id=uploaded.id, endpoint=URL, completion_window="24h",
-                                          metadata={"imr_extract_batch": folder.resolve().name, "file": name})
-            entry = Submitted(name, uploaded.id, batch.id, batch.status)
-            done.append(entry)
+            pending = entry is not None and entry.batch_id is None  # uploaded by a run that stopped before create
+            if not pending:  # never sent, or its batch finished without answering everything: upload it (again)
+                try:
+                    with (folder / name).open("rb") as f:
+                        uploaded = client.with_options(timeout=TRANSFER_TIMEOUT).files.create(file=f, purpose="batch")
+                except OSError as e:
+                    raise ConfigurationError(f"{folder / name}: cannot be read: {e.strerror or e}") from e
+                entry = Submitted(name, uploaded.id)
+                done.append(entry)
+                _save(folder, done)
+            assert entry is not None
+            created = (pending and _existing(client, entry.input_file_id)) or client.with_options(max_retries=0).batches.create(
+                input_file_id=entry.input_file_id, endpoint=URL, completion_window="24h",
+                metadata={"imr_extract_file": name})
+            entry.batch_id, entry.status = created.id, created.status
             _save(folder, done)
             on_file(entry)
     return done
 
 
+def _existing(client: openai.OpenAI, input_file_id: str) -> Any:
+    """A batch already made from this upload (a create whose answer was lost), or None."""
+    return next((b for b in client.batches.list(limit=100) if b.input_file_id == input_file_id), None)
+
+
 def refresh(folder: Path, settings: Settings) -> list[Submitted]:
     """Every submitted batch's state as the API reports it now (kept in ``submitted.json``)."""
     done = load_submitted(folder)
-    if not done:
+    if not any(s.batch_id for s in done):
         raise ConfigurationError(f"{folder}: nothing submitted yet; run `imr-extract batch submit {folder}` first")
     with _client(settings) as client:
         for entry in done:
-            if entry.status in DONE:  # seen finished: its files are known
+            if entry.batch_id is None or entry.status in DONE:  # seen finished: its files are known
                 continue
             batch = client.batches.retrieve(entry.batch_id)
             counts = batch.request_counts
             entry.status, entry.output_file_id, entry.error_file_id = batch.status, batch.output_file_id, batch.error_file_id
             entry.completed, entry.failed, entry.total = (counts.completed, counts.failed, counts.total) if counts else (0, 0, 0)
+            entry.errors = [f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+                            for e in (batch.errors.data or [] if batch.errors else [])]
     _save(folder, done)
     return done
 
@@ -93,9 +115,9 @@ def download(folder: Path, settings: Settings) -> list[Path]:
                     continue
                 path = target / f"{entry.batch_id}{suffix}.jsonl"
                 if not path.exists():
-                    content = client.files.content(file_id)
                     partial = path.with_name(f".{path.name}.part")
-                    content.write_to_file(partial)
+                    with client.with_options(timeout=TRANSFER_TIMEOUT).files.with_streaming_response.content(file_id) as r:
+                        r.stream_to_file(partial)
                     os.replace(partial, path)
                 written.append(path)
     return written
@@ -105,20 +127,19 @@ def load_submitted(folder: Path) -> list[Submitted]:
     path = folder / SUBMITTED
     if not path.exists():
         return []
-    return [Submitted(**entry) for entry in json.loads(_read(path))]
+    try:
+        return [Submitted(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))]
+    except OSError as e:
+        raise ConfigurationError(f"{path}: cannot be read: {e.strerror or e}") from e
+    except (ValueError, TypeError) as e:
+        raise ConfigurationError(f"{path}: not what `batch submit` writes ({e}); the batch ids are in the "
+                                 "API's batch list (metadata imr_extract_file)") from e
 
 
 def _save(folder: Path, done: list[Submitted]) -> None:
     tmp = folder / f".{SUBMITTED}.tmp"
     tmp.write_text(json.dumps([asdict(s) for s in done], indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, folder / SUBMITTED)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigurationError(f"{path}: cannot be read ({e.strerror or e}); is this a prepared batch folder?") from e
 
 
 _KEYISH = re.compile(r"\b(sk|key)-[\w*-]{4,}")
@@ -145,7 +166,9 @@ def _client(settings: Settings) -> Iterator[openai.OpenAI]:
 
 
 def summary(done: list[Submitted]) -> dict[str, Any]:
-    """Totals over every submitted file, and whether every batch has finished."""
-    return {"batches": len(done), "finished": sum(s.status in DONE for s in done),
-            "completed": sum(s.completed for s in done), "failed": sum(s.failed for s in done),
-            "total": sum(s.total for s in done), "all_finished": all(s.status in DONE for s in done)}
+    """Totals over each file's latest batch, whether all have finished, and the files to send again."""
+    latest = list({s.file: s for s in done if s.batch_id}.values())
+    return {"batches": len(latest), "finished": sum(s.status in DONE for s in latest),
+            "completed": sum(s.completed for s in latest), "failed": sum(s.failed for s in latest),
+            "total": sum(s.total for s in latest), "all_finished": all(s.status in DONE for s in latest),
+            "to_resubmit": [s.file for s in latest if s.status in RETRY]}

@@ -4,14 +4,17 @@ Each letter goes through the online path itself (``extract_letter``: parts, vali
 checks against the letter and the parser, grounding, the record) with ``ReplayCaller`` as its model:
 it rebuilds each request, finds the batch's answer by the request's id, and hands that answer to the
 same SDK and instructor as an online answer. What the batch was not asked (a re-ask after an invalid
-answer, the halves of a cut-off part) is asked online when ``online`` is given, else it fails as
-``not_in_batch`` and the parser's values stay, flagged. Costs are the batch's: half the list price.
+answer, the halves of a cut-off part) or failed is asked online when ``online`` is given; else it
+fails as ``not_in_batch``: the parser's values stay, flagged, and the record carries the
+``AWAITING_ANSWERS`` warning so that ``--resume`` does the letter again once answers come. Costs
+are the batch's: half the list price.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterable, Iterator
+import logging
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +23,16 @@ import httpx2
 
 from ..errors import ConfigurationError, ModelError
 from ..llm.client import ModelCaller, Reply, make_client
-from ..llm.prompt import PROMPT_VERSION, Prompt
+from ..llm.prompt import Prompt
 from ..llm.usage import batch_prices
-from ..models import Record, Usage
+from ..models import AWAITING_ANSWERS, Record, Usage
 from ..run.stream import iter_records
 from ..settings import Settings
-from .prepare import BATCH_JSON, MANIFEST
+from .folder import Batch
 from .requests import RequestRecorder, custom_id, local_client
 from .results import BatchResults
 
-INDEX = ".results-index"
+log = logging.getLogger(__name__)
 
 
 class _ResultsTransport(httpx2.AsyncBaseTransport):
@@ -61,10 +64,11 @@ class ReplayCaller(ModelCaller):
         if self.online is not None:
             return await self.online.ask(prompt, response_model, max_tokens=max_tokens)
         if found is not None:
-            return Reply(None, Usage(requests=1), ModelError(f"the batch gave no answer: {found.error}", kind="transport"))
+            return Reply(None, Usage(requests=1), ModelError(f"the batch gave no answer: {found.error}",
+                                                             kind=AWAITING_ANSWERS))
         return Reply(None, Usage(), ModelError(
             "the batch holds no answer to this question (one asked after seeing an answer, or the letter or a "
-            "setting changed since prepare); collect with --online to ask it", kind="not_in_batch"))
+            "setting changed since prepare); collect with --online to ask it", kind=AWAITING_ANSWERS))
 
     async def aclose(self) -> None:
         for caller in (self.recorder, self.online):
@@ -73,54 +77,37 @@ class ReplayCaller(ModelCaller):
         await super().aclose()
 
 
-@dataclass
-class Batch:
-    """A prepared batch folder: its settings and its letters."""
-
-    folder: Path
-    backend: str
-    settings: dict[str, Any]
-    prompt_version: str
-
-    @classmethod
-    def open(cls, folder: Path) -> Batch:
-        try:
-            meta = json.loads((folder / BATCH_JSON).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigurationError(f"{folder}: no {BATCH_JSON}: not a prepared batch (or its prepare did not finish)") from None
-        except (OSError, ValueError) as e:
-            raise ConfigurationError(f"{folder / BATCH_JSON}: cannot be read: {e}") from e
-        if meta.get("prompt_version") != PROMPT_VERSION:
-            raise ConfigurationError(f"{folder}: prepared with prompt version {meta.get('prompt_version')}, this "
-                                     f"imr-extract has {PROMPT_VERSION}: prepare the batch again")
-        return cls(folder, meta["backend"], meta["settings"], meta["prompt_version"])
-
-    def letters(self) -> Iterator[str]:
-        """Each letter's path: as given to prepare if it is still there (from the same folder), else absolute."""
-        with (self.folder / MANIFEST).open(encoding="utf-8") as manifest:
-            for line in manifest:
-                entry = json.loads(line)
-                yield entry["path"] if Path(entry["path"]).exists() else entry["file"]
-
-    def request_files(self) -> list[Path]:
-        return sorted(self.folder.glob("requests-*.jsonl"))
-
-
 def collect(batch: Batch, results: Iterable[Path], settings: Settings, *, paths: Iterable[str] | None = None,
             online: bool = False) -> Generator[Record, None, None]:
-    """One record per letter of ``batch`` (or of ``paths``, a subset: what a resumed run has left), in order."""
+    """One record per letter of ``batch`` (or of ``paths``, its files: what a resumed run has left), in order."""
+    if online and not settings.endpoint_configured:
+        raise ConfigurationError("--online needs a model endpoint: set IMR_BASE_URL or IMR_API_KEY")
     asked = settings.model_copy(update=batch.settings)
     replayed = asked.model_copy(update={"max_attempts": 1, "requests_per_minute": None,
                                         "prices": batch_prices(asked.model, asked.prices)})
-    answers = BatchResults(results, batch.folder / INDEX)
-    if online and not settings.endpoint_configured:
-        raise ConfigurationError("--online needs a model endpoint: set IMR_BASE_URL or IMR_API_KEY")
-    caller = ReplayCaller(local_client(replayed, _ResultsTransport(answers)), replayed,
-                          recorder=RequestRecorder.for_settings(asked), results=answers,
-                          online=ModelCaller(make_client(asked), asked) if online else None)
+    answers = BatchResults(results, batch.folder)
     try:
-        yield from iter_records(paths if paths is not None else batch.letters(), backend=batch.backend,
-                                settings=replayed, caller=caller)
+        _check_coverage(batch, answers)
+        caller = ReplayCaller(local_client(replayed, _ResultsTransport(answers)), replayed,
+                              recorder=RequestRecorder.for_settings(asked), results=answers,
+                              online=ModelCaller(make_client(asked), asked) if online else None)
+        todo = paths if paths is not None else (file for file, _ in batch.letters())
+        yield from iter_records(todo, backend=batch.backend, settings=replayed, caller=caller)
     finally:
         answers.close()
 
+
+def _check_coverage(batch: Batch, answers: BatchResults) -> None:
+    """Results that answer none of the batch's requests are another batch's: refused. Part of them
+    answered (a batch still running, a failed file) is said once; those letters are flagged."""
+    asked = answered = 0
+    for _, entry in batch.letters():
+        for cid in entry.get("requests") or []:
+            asked += 1
+            answered += answers.has_answer(cid)
+    if asked and not answered:
+        raise ConfigurationError(f"none of the batch's {asked} request(s) has an answer in these results: "
+                                 "are they this batch's? (`batch download` puts them in its results/ folder)")
+    if answered < asked:
+        log.warning("%d of the batch's %d request(s) have an answer in these results; the letters of the rest keep "
+                    "the parser's values, flagged (collect again with --resume when more answers come)", answered, asked)

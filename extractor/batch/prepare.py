@@ -28,14 +28,11 @@ from ..llm.prompt import PROMPT_VERSION
 from ..read import read_letter
 from ..record import package_version
 from ..settings import Settings
+from .folder import BATCH_JSON, MANIFEST, REQUEST_SETTINGS
 from .requests import RequestRecorder, batch_line, batch_settings
 
 MAX_REQUESTS_PER_FILE = 50_000
 MAX_BYTES_PER_FILE = 200_000_000
-MANIFEST = "manifest.jsonl"
-BATCH_JSON = "batch.json"
-# The settings that shape a request: ``collect`` asks again with exactly these.
-REQUEST_SETTINGS = ("model", "mode", "max_tokens", "context_tokens", "temperature", "seed", "max_reasks")
 
 
 @dataclass

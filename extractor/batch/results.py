@@ -1,25 +1,28 @@
 """A batch's answers, as OpenAI's Batch API (output and error files) and ``vllm run-batch`` write
 them: one JSON line per request, ``{"custom_id", "response": {"status_code", "body"}, "error"}``.
 
-They are indexed on disk by ``custom_id`` (a diskcache next to the manifest), so a batch of a
-million answers is looked up without holding it in memory; the index is rebuilt when the files change.
+The lines are indexed on disk by ``custom_id`` (where each line is: file and byte offset), so a batch
+of a million answers is looked up without holding it in memory or copying it; the index is built
+once per set of result files, next to the manifest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import diskcache
 
 from ..errors import ConfigurationError
 
-_SIGNATURE = "__files__"
 log = logging.getLogger(__name__)
+_BUILT = "__built__"  # the key saying the index is whole: its counts, and the lines it could not read
 
 
 @dataclass(frozen=True)
@@ -35,17 +38,20 @@ class Result:
         return self.status == 200 and self.body is not None
 
 
-def parse_result(line: dict[str, Any]) -> Result:
-    """One output or error line, whichever engine wrote it."""
+def parse_result(line: Any) -> Result:
+    """One output or error line, whichever engine wrote it; ``ValueError`` if it is not one."""
+    if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+        raise ValueError("no custom_id")
     response = line.get("response") or {}
-    status = response.get("status_code")
-    body = response.get("body")
+    if not isinstance(response, dict):
+        raise ValueError("response is not an object")
+    status, body = response.get("status_code"), response.get("body")
     if status == 200 and isinstance(body, dict):
         return Result(200, body, None)
-    return Result(status, None, _reason(line.get("error"), body, status))
+    return Result(status if isinstance(status, int) else None, None, _reason(line.get("error"), body, status))
 
 
-def _reason(error: Any, body: Any, status: int | None) -> str:
+def _reason(error: Any, body: Any, status: Any) -> str:
     """The batch's own words for a failed request (OpenAI: ``{"code", "message"}``; vLLM: a string
     or ``{"error": {...}}``; a non-200 response's body)."""
     for source in (error, body):
@@ -63,45 +69,63 @@ class BatchResults:
     """The answers in ``files``, by ``custom_id``; an answer for an id is kept over an error for it
     (a request that failed in one batch and was answered in another)."""
 
-    def __init__(self, files: Iterable[Path], index_dir: Path) -> None:
-        self.files = sorted(Path(f) for f in files)
-        self._index = diskcache.Cache(str(index_dir))
-        signature = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in self.files]
-        if self._index.get(_SIGNATURE) != signature:
+    def __init__(self, files: Iterable[Path], folder: Path) -> None:
+        self.files = sorted(Path(f).resolve() for f in files)
+        try:
+            signature = json.dumps([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in self.files])
+        except OSError as e:
+            raise ConfigurationError(f"{e.filename}: cannot read the batch results: {e.strerror or e}") from e
+        index_dir = folder / f".results-index-{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
+        # Never evicted: diskcache's default would drop entries past 1 GB, i.e. lose answers.
+        self._index = diskcache.Cache(str(index_dir), size_limit=2**62, eviction_policy="none")
+        if self._index.get(_BUILT) is None:
+            for stale in folder.glob(".results-index-*"):
+                if stale != index_dir:
+                    shutil.rmtree(stale, ignore_errors=True)
             self._index.clear()
-            self._build()
-            self._index[_SIGNATURE] = signature
-        self.problems: list[str] = self._index.get("__problems__", [])  # unreadable lines: file and line number
+            self._index[_BUILT] = self._build()
+        built = self._index[_BUILT]
+        self.problems: list[str] = built["problems"]  # unreadable lines: file and line number
+        self._handles: dict[int, IO[bytes]] = {}
         if self.problems:
             log.warning("%d line(s) of the batch results are not batch output lines and were skipped (first: %s)",
                         len(self.problems), self.problems[0])
 
-    def _build(self) -> None:
+    def _build(self) -> dict[str, Any]:
         problems: list[str] = []
-        for f in self.files:
-            try:
-                handle = f.open(encoding="utf-8")
-            except OSError as e:
-                raise ConfigurationError(f"{f}: cannot read the batch results: {e.strerror or e}") from e
-            with handle, self._index.transact():
-                for number, text in enumerate(handle, 1):
-                    if not text.strip():
+        for number, f in enumerate(self.files):
+            with f.open("rb") as handle, self._index.transact():
+                offset = 0
+                for count, raw in enumerate(handle, 1):
+                    here, offset = offset, offset + len(raw)
+                    if not raw.strip():
                         continue
                     try:
-                        line = json.loads(text)
-                        cid = line["custom_id"]
-                    except (ValueError, KeyError, TypeError):
-                        problems.append(f"{f}:{number}: not a batch output line")
+                        line = json.loads(raw)
+                        answered = parse_result(line).answered
+                    except ValueError as e:  # JSON, UTF-8 or shape
+                        problems.append(f"{f}:{count}: not a batch output line ({e})")
                         continue
-                    result = parse_result(line)
-                    previous = self._index.get(cid)
-                    if previous is None or previous[0] != 200:
-                        self._index[cid] = (result.status, result.body, result.error)
-        self._index["__problems__"] = problems
+                    previous = self._index.get(line["custom_id"])
+                    if previous is None or not previous[2]:
+                        self._index[line["custom_id"]] = (number, here, answered)
+        return {"problems": problems}
+
+    def has_answer(self, cid: str) -> bool:
+        """Whether the results answer ``cid`` (from the index alone)."""
+        found = self._index.get(cid) if cid != _BUILT else None
+        return found is not None and bool(found[2])
 
     def get(self, cid: str) -> Result | None:
-        found = self._index.get(cid)
-        return None if found is None else Result(*found)
+        found = self._index.get(cid) if cid != _BUILT else None
+        if found is None:
+            return None
+        number, offset, _ = found
+        handle = self._handles.get(number) or self._handles.setdefault(number, self.files[number].open("rb"))
+        handle.seek(offset)
+        return parse_result(json.loads(handle.readline()))
 
     def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
         self._index.close()

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 
 from ..evaluation.scoring import greedy_pairs
-from ..models import ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
+from ..models import AWAITING_ANSWERS, ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
 from ..parse import ParsedLetter, clean_letter, parse_letter
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
@@ -72,6 +72,10 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
     if answers.parts > 1:
         warnings.append(ExtractionWarning(code="split", message=f"asked in {answers.parts} parts to fit the model's "
                                                                 f"context ({await caller.context_window()} tokens)"))
+    if answers.awaiting:
+        warnings.append(ExtractionWarning(code=AWAITING_ANSWERS, message=(
+            f"{answers.awaiting} question(s) had no answer in the batch; collect again with their results "
+            "(--resume does this letter again) or with --online")))
     provenance = Provenance(backend=backend, package_version=package_version(), source_path=letter.path,
                             source_sha256=letter.sha256, prompt_version=answers.prompt_version,
                             model=caller.settings.model, usage=answers.usage)
@@ -92,6 +96,7 @@ class Answers:
     failed: dict[int, str] = field(default_factory=dict)  # parser item index -> why it has no answer
     failure: str | None = None  # why a letter without parser items has no answer
     parts: int = 1  # how many requests the letter was split into to fit the context (first round)
+    awaiting: int = 0  # questions a batch's results held no answer to (``batch collect``)
     usage: Usage = field(default_factory=Usage)
 
 
@@ -226,6 +231,7 @@ class _Asker:
             if self.cache is not None and reply.answer is not None:
                 self.cache.put(key, reply.answer, reply.usage)
         self.answers.usage = add_usage(self.answers.usage, reply.usage)
+        self.answers.awaiting += reply.error is not None and reply.error.kind == AWAITING_ANSWERS
         self.replies[prompt.digest] = reply
         return reply
 

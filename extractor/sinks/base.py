@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..models import Record
+from ..models import AWAITING_ANSWERS, Record
 
 
 class Sink(Protocol):
     def completed(self) -> dict[str, str]:
-        """source_path -> source_sha256 of the letters already stored without error."""
+        """source_path -> source_sha256 of the letters stored for good: without error, and not awaiting
+        answers (``AWAITING_ANSWERS``: done again by ``--resume``, like an error record)."""
         ...
 
     def write(self, record: Record) -> None: ...
@@ -19,3 +20,8 @@ class Sink(Protocol):
 def record_key(record: Record) -> str:
     """The key a sink stores a letter under: its source path (its id, for a record without one)."""
     return record.provenance.source_path or record.document_id
+
+
+def final(record: Record) -> bool:
+    """Whether ``--resume`` may skip the letter: its record has no error and awaits no answer."""
+    return record.ok and not any(w.code == AWAITING_ANSWERS for w in record.warnings)

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import ConfigurationError
-from ..models import Citation, Record
+from ..models import AWAITING_ANSWERS, Citation, Record
 from .base import record_key
 
 _STRINGS = pa.list_(pa.string())
@@ -117,10 +117,11 @@ class DuckDbSink:
             self._flush()
 
     def completed(self) -> dict[str, str]:
-        """source_path -> source_sha256 of the letters stored without error."""
+        """source_path -> source_sha256 of the letters stored for good (no error, no answer awaited)."""
         self._flush()
         rows = self._con.execute(
-            "SELECT source_path, source_sha256 FROM letters WHERE error_type IS NULL AND source_sha256 IS NOT NULL"
+            "SELECT source_path, source_sha256 FROM letters WHERE error_type IS NULL AND source_sha256 IS NOT NULL "
+            "AND source_path NOT IN (SELECT source_path FROM warnings WHERE code = ?)", [AWAITING_ANSWERS]
         ).fetchall()
         return dict(rows)
 

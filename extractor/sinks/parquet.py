@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..models import ErrorInfo, Record
-from .base import record_key
+from .base import final, record_key
 
 _LETTER_COLUMNS = ("document_id", "layout", "case_number", "date_assigned", "decision_date", "ur_denial_date",
                    "application_received_date", "priority", "date_of_injury", "patient_sex", "patient_age",
@@ -52,7 +52,7 @@ class ParquetSink:
             + [("claims_administrator_guidelines", pa.string()), ("reviewer_guidelines", pa.string()),
                ("reasons", pa.list_(pa.string())), ("needs_review", pa.bool_()), ("warnings", pa.list_(pa.string())),
                ("backend", pa.string()), ("source_path", pa.string()), ("source_sha256", pa.string()),
-               ("error", pa.string())]
+               ("error", pa.string()), ("final", pa.bool_())]
         )
 
     def completed(self) -> dict[str, str]:
@@ -95,13 +95,13 @@ class ParquetSink:
         os.replace(tmp, part)
 
     def _compact(self) -> dict[str, str | None]:
-        """Drop rows of a path that a later part wrote again; path -> SHA-256 (None for an error)."""
+        """Drop rows of a path that a later part wrote again; path -> SHA-256 (None if not stored for good)."""
         parts = self._parts()
         latest: dict[str, tuple[int, str | None]] = {}
         for index, part in enumerate(parts):
-            columns = self._pq.read_table(part, columns=["source_path", "source_sha256", "error"]).to_pydict()
-            for path, sha, error in zip(columns["source_path"], columns["source_sha256"], columns["error"], strict=True):
-                latest[path] = (index, None if error else sha)
+            columns = self._pq.read_table(part, columns=["source_path", "source_sha256", "final"]).to_pydict()
+            for path, sha, done in zip(columns["source_path"], columns["source_sha256"], columns["final"], strict=True):
+                latest[path] = (index, sha if done else None)
         for index, part in enumerate(parts):
             table = self._pq.read_table(part)
             keep = [latest[path][0] == index for path in table.column("source_path").to_pylist()]
@@ -124,6 +124,7 @@ def _rows(record: Record) -> list[dict[str, Any]]:
         "backend": data["provenance"]["backend"], "source_path": record_key(record),
         "source_sha256": data["provenance"]["source_sha256"],
         "error": f"{record.error.type}: {record.error.message}" if record.error else None,
+        "final": final(record),
     }
     rows = []
     for index, item in enumerate(data["items"] or [None]):

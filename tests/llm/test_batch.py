@@ -15,7 +15,8 @@ from llm_fakes import API_KEY, GOLD, LETTERS, MODEL, letter_path
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from extractor.batch.collect import Batch, collect
+from extractor.batch.collect import collect
+from extractor.batch.folder import Batch
 from extractor.batch.prepare import BATCH_JSON, MANIFEST, prepare
 from extractor.cli import app
 from extractor.run.stream import iter_records
@@ -210,3 +211,87 @@ def test_collect_refuses_a_batch_from_another_prompt_version(tmp_path: Path, let
     (folder / BATCH_JSON).write_text(json.dumps({**meta, "prompt_version": "v0"}))
     with pytest.raises(Exception, match="prepare the batch again"):
         Batch.open(folder)
+
+
+def test_resume_does_again_the_letters_that_were_waiting_for_answers(tmp_path: Path, letters: list[str],
+                                                                     batch_settings: Settings) -> None:
+    folder = tmp_path / "batch"
+    list(prepare(letters[:3], folder, backend="hybrid", settings=batch_settings))
+    lines = _results(folder, _answers())
+    first = _write(tmp_path / "first.jsonl", lines[:1])  # a batch still running: one answer so far
+    rest = _write(tmp_path / "rest.jsonl", lines[1:])
+    out = tmp_path / "records.jsonl"
+    base = ["batch", "collect", "--requests", str(folder), "-o", str(out)]
+    assert runner.invoke(app, [*base, str(first)]).exit_code == 0
+    waiting = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [any(w["code"] == "not_in_batch" for w in r["warnings"]) for r in waiting] == [False, True, True]
+    again = runner.invoke(app, [*base, str(first), str(rest), "--resume"])
+    assert again.exit_code == 0 and "1 already done" in again.output, again.output
+    resumed = [json.loads(line) for line in out.read_text().splitlines()]
+    fresh = list(collect(Batch.open(folder), [first, rest], batch_settings))
+    assert len(resumed) == 3 and not any(w["code"] == "not_in_batch" for r in resumed for w in r["warnings"])
+    assert sorted(r["document_id"] for r in resumed) == sorted(r.document_id for r in fresh)
+    assert not any(r["needs_review"] for r in resumed) and not any(r.needs_review for r in fresh)
+
+
+def test_a_failed_batch_is_reported_and_submitted_again(tmp_path: Path, letters: list[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "batch"
+    with StubServer(latency=0, answers=_answers(), failed_batches=1) as stub:
+        for name, value in {"IMR_BASE_URL": stub.url, "IMR_API_KEY": API_KEY, "IMR_MODEL": MODEL,
+                            "IMR_CONTEXT_TOKENS": "8192"}.items():
+            monkeypatch.setenv(name, value)
+        steps = [["batch", "prepare", *letters[:2], "-o", str(folder)], ["batch", "submit", str(folder)],
+                 ["batch", "status", str(folder)], ["batch", "status", str(folder)], ["batch", "submit", str(folder)],
+                 ["batch", "status", str(folder)], ["batch", "status", str(folder)], ["batch", "submit", str(folder)]]
+        results = [runner.invoke(app, step) for step in steps]
+    assert [r.exit_code for r in results] == [0, 0, 3, 1, 0, 3, 0, 0], [r.output for r in results]
+    assert "token_limit_exceeded" in results[3].output and "sends them again" in results[3].output
+    submitted = json.loads((folder / "submitted.json").read_text())
+    assert [(s["status"], s["batch_id"]) for s in submitted] == [("failed", "batch_1"), ("completed", "batch_2")]
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda f: (f / BATCH_JSON).write_text("[1, 2]"), "not what `batch prepare` writes"),
+    (lambda f: (f / BATCH_JSON).write_text("{"), "not what `batch prepare` writes"),
+    (lambda f: (f / MANIFEST).write_text('{"path": "x"}\n'), "not a manifest line"),
+    (lambda f: (f / MANIFEST).unlink(), "cannot be read"),
+])
+def test_a_damaged_batch_folder_is_a_clear_error(tmp_path: Path, letters: list[str], batch_settings: Settings,
+                                                 damage: Any, message: str) -> None:
+    folder = tmp_path / "batch"
+    list(prepare(letters[:1], folder, backend="hybrid", settings=batch_settings))
+    results = _write(tmp_path / "r.jsonl", _results(folder, _answers()))
+    damage(folder)
+    done = runner.invoke(app, ["batch", "collect", str(results), "--requests", str(folder), "-o", str(tmp_path / "o.jsonl")])
+    assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output, done.output
+
+
+def test_results_that_answer_nothing_of_the_batch_are_refused_and_odd_lines_skipped(
+        tmp_path: Path, letters: list[str], batch_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "batch"
+    list(prepare(letters[:1], folder, backend="hybrid", settings=batch_settings))
+    other = _write(tmp_path / "other.jsonl", [{"custom_id": "imr-elsewhere", "response": "oops"},
+                                              {"custom_id": "imr-another", "response": {"status_code": 200, "body": {}}}])
+    with other.open("ab") as f:
+        f.write(b"\xff\xfe not utf-8\n")
+    with pytest.raises(Exception, match="none of the batch's 1 request"):
+        list(collect(Batch.open(folder), [other], batch_settings))
+    assert "2 line(s) of the batch results are not batch output lines" in caplog.text
+
+
+def test_collect_reads_each_letter_from_where_prepare_found_it(tmp_path: Path, batch_settings: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    (work / "letters").mkdir(parents=True)
+    (work / "letters" / "a.pdf").write_bytes(letter_path("CM16-0230548").read_bytes())
+    monkeypatch.chdir(work)
+    list(prepare(["letters/a.pdf"], tmp_path / "batch", backend="hybrid", settings=batch_settings))
+    results = _write(tmp_path / "r.jsonl", _results(tmp_path / "batch", _answers()))
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "letters").mkdir(parents=True)
+    (elsewhere / "letters" / "a.pdf").write_bytes(b"another file at the same relative path")
+    monkeypatch.chdir(elsewhere)
+    record = list(collect(Batch.open(tmp_path / "batch"), [results], batch_settings))[0]
+    assert record.ok and not record.needs_review
+    assert record.provenance.source_path == str(work / "letters" / "a.pdf")
