@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..models import Record, Usage
+from ..models import AWAITING_ANSWERS, Record, Usage
 
 # USD per million (prompt, completion) tokens, list prices of mid-2025. Override or extend with
 # Settings.prices (IMR_PRICES='{"my-model": [0.1, 0.4]}'); a model in neither table costs None.
@@ -66,6 +66,7 @@ class RunSummary:
     errors: int = 0
     needs_review: int = 0
     cached: int = 0
+    awaiting: int = 0  # letters made without some of their batch's answers (``batch collect``)
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -76,12 +77,13 @@ class RunSummary:
         self.letters += 1
         self.errors += not record.ok
         self.needs_review += record.needs_review
+        self.awaiting += any(w.code == AWAITING_ANSWERS for w in record.warnings)
         u = record.provenance.usage
         if u is None:
             return
         self.requests += u.requests
         if u.requests == 0:
-            self.cached += 1
+            self.cached += not any(w.code == AWAITING_ANSWERS for w in record.warnings)
             return
         self.prompt_tokens += u.prompt_tokens
         self.completion_tokens += u.completion_tokens
@@ -93,7 +95,8 @@ class RunSummary:
         cost = "cost unknown" if self.cost_usd is None else f"~${self.cost_usd:.4f}"
         if self.requests == 0 and self.prompt_tokens == 0:
             cost = "$0"
-        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review); "
+        awaiting = f", {self.awaiting} awaiting batch answers" if self.awaiting else ""
+        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}); "
                 f"{self.requests} requests, {self.cached} from cache; "
                 f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens; {cost}")
 
