@@ -186,3 +186,22 @@ def test_a_run_killed_inside_a_batch_keeps_whole_batches_and_resumes_each_letter
     _extract(LETTERS, "-o", jsonl)
     items = sum(len(json.loads(line)["items"]) for line in jsonl.read_text().splitlines())
     assert _query(store, "SELECT count(*), count(DISTINCT (source_path, item_index)) FROM items") == [(items, items)]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".duckdb"])
+def test_a_record_awaiting_batch_answers_is_stored_but_not_done_for_resume(tmp_path: Path, suffix: str) -> None:
+    from extractor.models import AWAITING_ANSWERS, ExtractionWarning
+    from extractor.sinks import open_sink
+
+    done, waiting = list(extract_many([LETTERS / "CM16-0230548.pdf", LETTERS / "CM16-0238035.pdf"], backend="offline"))
+    waiting = waiting.model_copy(update={"warnings": [ExtractionWarning(code=AWAITING_ANSWERS, message="1 question")]})
+    out = tmp_path / f"records{suffix}"
+    sink = open_sink(out)
+    for record in (done, waiting):
+        sink.write(record)
+    sink.close()
+    reopened = open_sink(out, resume=True)
+    try:
+        assert set(reopened.completed()) == {done.provenance.source_path}
+    finally:
+        reopened.close()

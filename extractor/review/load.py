@@ -65,7 +65,7 @@ def _read_parquet(path: Path) -> list[Record]:
 _ITEM_KEYS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
               "generic_name", "strength", "quantity", "decision", "rationale", "reasons")
 _SINK_ONLY = {"item_index", "claims_administrator_guidelines", "reviewer_guidelines", "warnings", "backend",
-              "source_path", "source_sha256", "error", "needs_review", *_ITEM_KEYS}
+              "source_path", "source_sha256", "error", "needs_review", "final", *_ITEM_KEYS}
 
 
 def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
