@@ -33,9 +33,9 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return letters, gold
 
 
-def _cli(args: list[str], server: LocalServer, cache: Path) -> subprocess.CompletedProcess[str]:
+def _cli(args: list[str], server: LocalServer, cache: Path, **env_overrides: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **server.environment, "IMR_MAX_CONCURRENCY": "1", "IMR_CACHE_DIR": str(cache),
-           "IMR_MAX_REASKS": "0", "IMR_LETTER_TIMEOUT": "60"}  # bounded: CI's machine has 2 cores
+           "IMR_MAX_REASKS": "0", "IMR_LETTER_TIMEOUT": "60", **env_overrides}  # bounded: CI's machine has 2 cores
     return subprocess.run([sys.executable, "-c", "from extractor.cli import main; main()", *args], env=env,
                           capture_output=True, text=True, timeout=900)
 
@@ -73,3 +73,39 @@ def test_extract_and_eval_against_the_real_local_model(backend: str, local_model
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(report.read_text())["summary"]
     assert summary["documents"] == 3 and summary["item_recall"] == 1.0 and summary["decision_accuracy"] == 1.0
+
+
+def test_batch_lines_answered_by_the_real_server_collect_into_the_online_records(local_model_server: LocalServer,
+                                                                                tmp_path: Path) -> None:
+    """prepare -> each request line POSTed to the real server, as a batch engine would -> collect
+    (--online for what the batch was not asked): the records the online run makes, token for token."""
+    import httpx2
+
+    letters = [str(ROOT / "evals" / "letters" / name) for name in LETTERS[:2]]
+    folder, results = tmp_path / "batch", tmp_path / "results.jsonl"
+    timing = {"IMR_LETTER_TIMEOUT": "900", "IMR_NO_CACHE": "true"}  # no answer cut short by the clock
+    prepared = _cli(["batch", "prepare", *letters, "-o", str(folder), "-b", "hybrid"], local_model_server,
+                    tmp_path / "cache", **timing)
+    assert prepared.returncode == 0, prepared.stderr[-2000:]
+    lines = [json.loads(line) for f in sorted(folder.glob("requests-*.jsonl")) for line in f.read_text().splitlines()]
+    with httpx2.Client(base_url=local_model_server.url, timeout=600) as client, results.open("w") as out:
+        for n, line in enumerate(lines):
+            answer = client.post("/chat/completions", json=line["body"])
+            out.write(json.dumps({"id": f"batch_req_{n}", "custom_id": line["custom_id"], "error": None, "response": {
+                "status_code": answer.status_code, "request_id": f"req_{n}", "body": answer.json()}}) + "\n")
+    assert all(json.loads(line)["response"]["status_code"] == 200 for line in results.read_text().splitlines())
+    collected = _cli(["batch", "collect", str(results), "--requests", str(folder), "-o", str(tmp_path / "batch.jsonl"),
+                      "--online"], local_model_server, tmp_path / "cache", **timing)
+    online = _cli(["extract", *letters, "-o", str(tmp_path / "online.jsonl"), "-b", "hybrid"], local_model_server,
+                  tmp_path / "cache", **timing)
+    assert collected.returncode == 0 and online.returncode == 0, (collected.stderr[-2000:], online.stderr[-2000:])
+    batch = [json.loads(line) for line in (tmp_path / "batch.jsonl").read_text().splitlines()]
+    direct = [json.loads(line) for line in (tmp_path / "online.jsonl").read_text().splitlines()]
+    assert [r["document_id"] for r in batch] == [r["document_id"] for r in direct] and len(batch) == 2
+    assert [{k: v for k, v in r.items() if k != "provenance"} for r in batch] == \
+           [{k: v for k, v in r.items() if k != "provenance"} for r in direct]
+    sources = {v for r in batch for i in r["items"] for v in i["sources"].values()}
+    assert sources & {"model", "agreed"}, sources  # the model's answers were used, not only the parser's
+    for b, d in zip(batch, direct, strict=True):
+        assert b["provenance"]["usage"]["prompt_tokens"] == d["provenance"]["usage"]["prompt_tokens"]
+        assert b["provenance"]["usage"]["completion_tokens"] == d["provenance"]["usage"]["completion_tokens"]
