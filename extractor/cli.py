@@ -324,7 +324,7 @@ def batch_prepare(
     quiet: QuietOption = False,
     model: ModelOption = None,
     mode: ModeOption = None,
-    context: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (IMR_CONTEXT_TOKENS; default 128k for OpenAI, else 8192).", rich_help_panel=_MODEL)] = None,
+    context: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (IMR_CONTEXT_TOKENS; default: what IMR_BASE_URL reports, else 8192; 128k for OpenAI).", rich_help_panel=_MODEL)] = None,
 ) -> None:
     """Write the requests the online path would send for these letters as OpenAI Batch input files
     (at most 50,000 requests and 200 MB each) and a manifest. Nothing is sent: no key needed."""

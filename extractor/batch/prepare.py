@@ -92,11 +92,11 @@ def prepare(paths: Iterable[str | Path], folder: Path, *, backend: str, settings
     if folder.exists() and any(folder.iterdir()):
         raise ConfigurationError(f"{folder}: not empty; prepare a batch into a new folder")
     folder.mkdir(parents=True, exist_ok=True)
-    settings = batch_settings(settings)
+    loop = asyncio.new_event_loop()
+    settings = loop.run_until_complete(batch_settings(settings))
     recorder = RequestRecorder.for_settings(settings)
     files = _RequestFiles(folder, max_requests, max_bytes)
     letters = 0
-    loop = asyncio.new_event_loop()
     try:
         with (folder / MANIFEST).open("w", encoding="utf-8") as manifest:
             for path in paths:

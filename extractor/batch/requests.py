@@ -19,7 +19,7 @@ import instructor
 from pydantic import BaseModel, SecretStr
 
 from ..errors import ModelError
-from ..llm.budget import DEFAULT_CONTEXT, OPENAI_CONTEXT
+from ..llm.budget import OPENAI_CONTEXT
 from ..llm.client import ModelCaller, Reply, make_client
 from ..llm.prompt import Prompt
 from ..models import Usage
@@ -53,12 +53,19 @@ def custom_id(body: dict[str, Any]) -> str:
     return "imr-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def batch_settings(settings: Settings) -> Settings:
-    """The settings a batch is prepared and collected with: a fixed context window (the server is not
-    asked: the batch engine may be elsewhere), taken from ``IMR_CONTEXT_TOKENS``, else OpenAI's for
-    OpenAI and the default for any other endpoint."""
-    context = settings.context_tokens or (OPENAI_CONTEXT if settings.base_url is None else DEFAULT_CONTEXT)
-    return settings.model_copy(update={"context_tokens": context})
+async def batch_settings(settings: Settings) -> Settings:
+    """The settings a batch is prepared with: a fixed context window, found as the online path finds
+    it (``IMR_CONTEXT_TOKENS``; else what the configured endpoint reports; OpenAI's with none), so
+    that letters are split into the same parts. ``collect`` then uses this window as it is."""
+    if settings.context_tokens:
+        return settings
+    if settings.base_url is None:
+        return settings.model_copy(update={"context_tokens": OPENAI_CONTEXT})
+    caller = ModelCaller(make_client(settings.model_copy(update={"timeout": min(settings.timeout, 10.0)})), settings)
+    try:
+        return settings.model_copy(update={"context_tokens": await caller.context_window()})
+    finally:
+        await caller.aclose()
 
 
 @dataclass

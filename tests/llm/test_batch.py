@@ -296,3 +296,32 @@ def test_collect_reads_each_letter_from_where_prepare_found_it(tmp_path: Path, b
     record = list(collect(Batch.open(tmp_path / "batch"), [results], batch_settings))[0]
     assert record.ok and not record.needs_review
     assert record.provenance.source_path == str(work / "letters" / "a.pdf")
+
+
+def test_prepare_finds_the_context_window_as_the_online_path_does(tmp_path: Path, letters: list[str]) -> None:
+    """A vLLM-like endpoint that reports a 4096-token window: prepare splits for it, as online would."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            data = json.dumps({"object": "list", "data": [{"id": MODEL, "max_model_len": 4096}]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings(model=MODEL, base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", no_cache=True)
+        list(prepare(letters, tmp_path / "batch", backend="hybrid", settings=settings))
+    finally:
+        server.shutdown()
+    assert Batch.open(tmp_path / "batch").settings["context_tokens"] == 4096
+    manifest = [json.loads(line) for line in (tmp_path / "batch" / MANIFEST).read_text().splitlines()]
+    assert len(manifest[-1]["requests"]) > 4  # the 21-item letter: 13 parts at 4k, 4 at 8k
