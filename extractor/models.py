@@ -179,3 +179,8 @@ class Record(_Model):
     def ok(self) -> bool:
         """True unless this is an error record."""
         return self.error is None
+
+    @property
+    def awaiting_answers(self) -> bool:
+        """Made without some of its model answers (``AWAITING_ANSWERS``): ``--resume`` does it again."""
+        return any(w.code == AWAITING_ANSWERS for w in self.warnings)

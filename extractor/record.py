@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from .errors import LetterError, display_path
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
@@ -48,5 +49,7 @@ def error_record(path: str | Path, error: Exception, backend: str) -> Record:
     )
 
 
-def provenance(path: str, sha256: str | None, backend: str) -> Provenance:
-    return Provenance(backend=backend, package_version=package_version(), source_path=path, source_sha256=sha256)
+def provenance(path: str, sha256: str | None, backend: str, **model_run: Any) -> Provenance:
+    """Where a record came from; ``model_run``: the model backends' prompt version, model and usage."""
+    return Provenance(backend=backend, package_version=package_version(), source_path=path, source_sha256=sha256,
+                      **model_run)

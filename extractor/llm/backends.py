@@ -33,7 +33,7 @@ from ..models import AWAITING_ANSWERS, ExtractionWarning, FieldSource, Item, Pro
 from ..parse import ParsedLetter, clean_letter, parse_letter
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
-from ..record import package_version, parser_record
+from ..record import parser_record, provenance
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
 from .check import JUDGEMENT_FIELDS, check_item, item_evidence
@@ -76,12 +76,11 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
         warnings.append(ExtractionWarning(code=AWAITING_ANSWERS, message=(
             f"{answers.awaiting} question(s) had no answer in the batch; collect again with their results "
             "(--resume does this letter again) or with --online")))
-    provenance = Provenance(backend=backend, package_version=package_version(), source_path=letter.path,
-                            source_sha256=letter.sha256, prompt_version=answers.prompt_version,
-                            model=caller.settings.model, usage=answers.usage)
+    source = provenance(letter.path, letter.sha256, backend, prompt_version=answers.prompt_version,
+                        model=caller.settings.model, usage=answers.usage)
     grounder = Grounder(clean)
     build = _model_only_record if not parsed.items else _checked_record
-    record = build(letter, clean, parsed, answers, grounder, provenance)
+    record = build(letter, clean, parsed, answers, grounder, source)
     return _with_review(record, warnings + grounder.warnings, grounder.review)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..models import AWAITING_ANSWERS, Record, Usage
+from ..models import Record, Usage
 
 # USD per million (prompt, completion) tokens, list prices of mid-2025. Override or extend with
 # Settings.prices (IMR_PRICES='{"my-model": [0.1, 0.4]}'); a model in neither table costs None.
@@ -77,13 +77,13 @@ class RunSummary:
         self.letters += 1
         self.errors += not record.ok
         self.needs_review += record.needs_review
-        self.awaiting += any(w.code == AWAITING_ANSWERS for w in record.warnings)
+        self.awaiting += record.awaiting_answers
         u = record.provenance.usage
         if u is None:
             return
         self.requests += u.requests
         if u.requests == 0:
-            self.cached += not any(w.code == AWAITING_ANSWERS for w in record.warnings)
+            self.cached += not record.awaiting_answers
             return
         self.prompt_tokens += u.prompt_tokens
         self.completion_tokens += u.completion_tokens

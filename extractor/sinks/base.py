@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..models import AWAITING_ANSWERS, Record
+from ..models import Record
 
 
 class Sink(Protocol):
@@ -24,4 +24,4 @@ def record_key(record: Record) -> str:
 
 def final(record: Record) -> bool:
     """Whether ``--resume`` may skip the letter: its record has no error and awaits no answer."""
-    return record.ok and not any(w.code == AWAITING_ANSWERS for w in record.warnings)
+    return record.ok and not record.awaiting_answers
