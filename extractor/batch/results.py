@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,20 +77,35 @@ class BatchResults:
         except OSError as e:
             raise ConfigurationError(f"{e.filename}: cannot read the batch results: {e.strerror or e}") from e
         index_dir = folder / f".results-index-{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
-        # Never evicted: diskcache's default would drop entries past 1 GB, i.e. lose answers.
-        self._index = diskcache.Cache(str(index_dir), size_limit=2**62, eviction_policy="none")
-        if self._index.get(_BUILT) is None:
-            for stale in folder.glob(".results-index-*"):
-                if stale != index_dir:
-                    shutil.rmtree(stale, ignore_errors=True)
-            self._index.clear()
-            self._index[_BUILT] = self._build()
-        built = self._index[_BUILT]
+        try:
+            built = self._open(index_dir)
+        except (sqlite3.Error, OSError):  # a corrupt index (a kill mid-build, a disk error): it is rebuilt
+            shutil.rmtree(index_dir, ignore_errors=True)
+            try:
+                built = self._open(index_dir)
+            except (sqlite3.Error, OSError) as e:
+                raise ConfigurationError(f"{index_dir}: cannot keep the batch results' index there ({e})") from e
         self.problems: list[str] = built["problems"]  # unreadable lines: file and line number
         self._handles: dict[int, IO[bytes]] = {}
         if self.problems:
             log.warning("%d line(s) of the batch results are not batch output lines and were skipped (first: %s)",
                         len(self.problems), self.problems[0])
+
+    def _open(self, index_dir: Path) -> dict[str, Any]:
+        """The index of these files, built unless a whole one is there; what the build found."""
+        # Never evicted: diskcache's default would drop entries past 1 GB, i.e. lose answers.
+        self._index = diskcache.Cache(str(index_dir), size_limit=2**62, eviction_policy="none")
+        try:
+            if self._index.get(_BUILT) is None:
+                for stale in index_dir.parent.glob(".results-index-*"):
+                    if stale != index_dir:
+                        shutil.rmtree(stale, ignore_errors=True)
+                self._index.clear()
+                self._index[_BUILT] = self._build()
+            return self._index[_BUILT]  # type: ignore[no-any-return]
+        except BaseException:
+            self._index.close()
+            raise
 
     def _build(self) -> dict[str, Any]:
         problems: list[str] = []

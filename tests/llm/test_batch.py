@@ -325,3 +325,14 @@ def test_prepare_finds_the_context_window_as_the_online_path_does(tmp_path: Path
     assert Batch.open(tmp_path / "batch").settings["context_tokens"] == 4096
     manifest = [json.loads(line) for line in (tmp_path / "batch" / MANIFEST).read_text().splitlines()]
     assert len(manifest[-1]["requests"]) > 4  # the 21-item letter: 13 parts at 4k, 4 at 8k
+
+
+def test_a_corrupt_results_index_is_rebuilt(tmp_path: Path, letters: list[str], batch_settings: Settings) -> None:
+    folder = tmp_path / "batch"
+    list(prepare(letters[:1], folder, backend="hybrid", settings=batch_settings))
+    results = _write(tmp_path / "r.jsonl", _results(folder, _answers()))
+    first = list(collect(Batch.open(folder), [results], batch_settings))
+    (index,) = folder.glob(".results-index-*")
+    (index / "cache.db").write_bytes(b"not a database" * 100)  # a disk error, a kill in the middle of a write
+    again = list(collect(Batch.open(folder), [results], batch_settings))
+    assert _without_provenance(again) == _without_provenance(first) and not again[0].needs_review
