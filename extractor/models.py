@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 Layout = Literal["A", "B", "C", "unknown"]
 Decision = Literal["upheld", "overturned"]
 Source = Literal["MTUS", "ODG", "ACOEM", "other"]
 FieldSource = Literal["parser", "model", "agreed"]
+Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
+DrugClass = Literal["opioid", "muscle_relaxant", "nsaid", "topical", "anticonvulsant", "antidepressant", "sleep_aid",
+                    "benzodiazepine", "gastrointestinal", "medical_food", "other"]
 
 
 class Category(str, Enum):
@@ -73,6 +76,18 @@ class Citation(_Model):
     span: Span | None = None
 
 
+class Flag(_Model):
+    """One doubt a person should resolve: the field in doubt, why (a stable code), a line for people,
+    and the competing readings. ``review_reasons`` holds the same lines, for readers of the contract."""
+
+    field: str = Field(description="The field in doubt (`treatment`, `category`, ...), or `item` / `letter` for the whole.")
+    code: str = Field(description="Why, as a stable code (`model_disagrees`, `words_before_drug`, ...): filters and stats group by it.")
+    message: str = Field(description="The line a person reads; the same as the matching review_reasons entry.")
+    values: dict[str, JsonValue] = Field(
+        default_factory=dict, description="The competing readings by source, e.g. {'parser': 'coverage of Viagra', 'model': 'Viagra'}."
+    )
+
+
 class Item(_Model):
     """One disputed treatment or service and its decision."""
 
@@ -102,6 +117,24 @@ class Item(_Model):
         description="Where each judgement field's value came from (parser, model, or both agreeing); "
         "empty when no model was asked (every value is the parser's).",
     )
+    flags: list[Flag] = Field(default_factory=list, description="The item's doubts, one per field and reason.")
+    confidence: dict[str, Confidence] = Field(
+        default_factory=dict,
+        description="How likely each field's value is right, calibrated on letters the rules were not written for: "
+        "among values at 0.9, about 9 in 10 are right.",
+    )
+    drug_class: DrugClass | None = Field(default=None, description="A medication's drug group; null for other items.")
+    compounded: bool | None = Field(
+        default=None, description="A medication that is a pharmacy compound or compounding kit; null for other items."
+    )
+    dwc_category: str | None = Field(default=None, description="The service category of DWC's annual IMR reports.")
+
+    def with_flags(self, *flags: Flag) -> Item:
+        """A copy with ``flags`` added: ``needs_review`` set and their lines appended to ``review_reasons``."""
+        if not flags:
+            return self
+        return self.model_copy(update={"flags": [*self.flags, *flags], "needs_review": True,
+                                       "review_reasons": [*self.review_reasons, *(f.message for f in flags)]})
 
 
 # The warning on a record made without some of its model answers (``batch collect`` before the batch
@@ -168,6 +201,10 @@ class Record(_Model):
     warnings: list[ExtractionWarning] = Field(default_factory=list)
     needs_review: bool = Field(default=False, description="Any item, or a letter-level check, needs a person's look.")
     review_reasons: list[str] = Field(default_factory=list, description="The letter-level reasons, then every item's.")
+    flags: list[Flag] = Field(default_factory=list, description="The letter-level doubts (each item carries its own).")
+    confidence: dict[str, Confidence] = Field(
+        default_factory=dict, description="How likely each letter-level field's value is right (as Item.confidence)."
+    )
     sources: dict[str, FieldSource] = Field(
         default_factory=dict,
         description="Where each letter-level field's value came from (parser, model, agreed); empty when no model was asked.",
