@@ -14,28 +14,34 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from . import evaluation
 from .errors import ImrExtractError, display_path
 from .evaluation.report import print_report
-from .models import Record
+from .models import ENDPOINT_FAILED, Record
 from .pipeline import extract_many, resolve_backend
 from .progress import RunProgress
 from .read import iter_letter_paths
+from .redact import RedactedStream, Redactor
 from .resources import examples_dir
 from .settings import Settings
 from .sinks import open_sink, output_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
-err = Console(stderr=True, soft_wrap=True)
+# Everything the command prints goes through these two: paths and letter text are printed as text,
+# never read as rich markup, and the secrets of every Settings built (``_settings``) never show.
+_shown = Redactor()
+_stdout = cast(TextIO, RedactedStream("stdout", _shown))
+err = Console(file=cast(TextIO, RedactedStream("stderr", _shown)), soft_wrap=True, markup=False, emoji=False)
+out = Console(file=_stdout, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 EXIT_SOME_FAILED = 1
 EXIT_NOTHING_EXTRACTED = 2
@@ -47,7 +53,7 @@ class _WarningsToStderr(logging.Handler):
     """The library's warnings (an answer cache bypassed, ...) as one line each on stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        err.print(f"[yellow]warning:[/yellow] {escape(record.getMessage())}")
+        _warn(record.getMessage())
 
 
 logging.getLogger("extractor").addHandler(_WarningsToStderr(logging.WARNING))
@@ -69,9 +75,20 @@ NoCacheOption = Annotated[bool | None, typer.Option("--no-cache", help="Neither 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: only errors and the last line.")]
 
 
+def _echo(text: str) -> None:
+    """A line of data on stdout (tabs kept, nothing styled)."""
+    typer.echo(text, file=_stdout)
+
+
+def _warn(message: str) -> None:
+    err.print(Text.assemble(("warning:", "yellow"), " ", message))
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        _shown.add(settings.secrets)
+        return settings
     except ValidationError as e:
         first = e.errors()[0]
         _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
@@ -80,7 +97,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 
@@ -92,7 +109,7 @@ def _announce_backend(settings: Settings) -> str:
     if chosen != "offline":
         _check_endpoint(settings, chosen)
     if settings.backend == "auto" and chosen == "offline":
-        err.print("[yellow]No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.[/yellow]")
+        err.print("No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.", style="yellow")
     return chosen
 
 
@@ -142,13 +159,14 @@ def extract(
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
     chosen = _announce_backend(settings)
     _write_records(output, letter_paths, chosen, lambda todo: extract_many(todo, backend=chosen, settings=settings),
-                   resume=resume, quiet=quiet)
+                   resume=resume, quiet=quiet, endpoint=settings.endpoint)
 
 
 def _write_records(output: Path, letter_paths: list[str], backend: str, records_for: Callable[[list[str]], Generator[Record, None, None]],
-                   *, resume: bool, quiet: bool, label: str = "extracting") -> None:
+                   *, resume: bool, quiet: bool, endpoint: str, label: str = "extracting") -> None:
     """Records for ``letter_paths`` into ``output`` (what it holds already skipped with ``resume``), with
-    progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``."""
+    progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``. The first
+    letter the model ``endpoint`` failed is said at once, naming it; the count comes at the end."""
     tally = _Tally(backend)
     try:
         with output_lock(output), closing(open_sink(output, resume=resume)) as sink, _interrupts():
@@ -160,9 +178,12 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
                     sink.write(record)
                     tally.add(record)
                     progress.add(record)
+                    if record.endpoint_failed and tally.spent.endpoint_failed == 1:
+                        _warn(f"the model endpoint {endpoint} failed: {_endpoint_failure(record)}; letters keep the "
+                              "parser's values for what it did not answer (counted at the end)")
                     if record.error is not None:
-                        err.print(f"[red]{escape(record.provenance.source_path or record.document_id)}[/red]: "
-                                  f"{escape(record.error.message)} ({record.error.type})")
+                        err.print(Text.assemble((record.provenance.source_path or record.document_id, "red"),
+                                                f": {record.error.message} ({record.error.type})"))
     except KeyboardInterrupt:
         err.print(f"interrupted: {tally.line()} -> {output}")
         err.print("run the same command with --resume to go on from there")
@@ -177,8 +198,12 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
         err.print(tally.spent.line())
     if tally.failed and not tally.ok and not tally.skipped:
         raise typer.Exit(EXIT_NOTHING_EXTRACTED)
-    if tally.failed:
+    if tally.failed or (tally.spent is not None and tally.spent.endpoint_failed):
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+def _endpoint_failure(record: Record) -> str:
+    return next(w.message for w in record.warnings if w.code == ENDPOINT_FAILED)
 
 
 class _Tally:
@@ -284,7 +309,7 @@ def eval_command(
         report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records, quiet))
     except ImrExtractError as e:
         _fail(str(e))
-    print_report(report, Console())
+    print_report(report, out)
     if (spent := _run_summary(chosen)) is not None:
         for record in records:
             spent.add(record)
@@ -344,7 +369,7 @@ def batch_prepare(
                 failed += prepared.error is not None
                 progress.step(ok=prepared.error is None)
                 if prepared.error is not None:
-                    err.print(f"[red]{escape(prepared.path)}[/red]: {escape(prepared.error)}")
+                    err.print(Text.assemble((prepared.path, "red"), f": {prepared.error}"))
     except ImrExtractError as e:
         _fail(str(e))
     except OSError as e:
@@ -379,8 +404,8 @@ def batch_status(folder: BatchFolder) -> None:
         _fail(str(e))
     for s in done:
         if s.batch_id:
-            typer.echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed"
-                       + "".join(f"\t{escape(e)}" for e in s.errors[:3]))
+            _echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed"
+                  + "".join(f"\t{e}" for e in s.errors[:3]))
     totals = summary(done)
     err.print(f"{totals['finished']}/{totals['batches']} batch(es) finished; {totals['completed']}/{totals['total']} "
               f"request(s) done, {totals['failed']} failed")
@@ -438,7 +463,7 @@ def batch_collect(
         _fail(str(e))
     _write_records(output, letter_files, batch.backend,
                    lambda todo: collect(batch, files, settings, paths=todo, online=online),
-                   resume=resume, quiet=quiet, label="collecting")
+                   resume=resume, quiet=quiet, endpoint=settings.endpoint, label="collecting")
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The cache of model answers.")
@@ -452,9 +477,9 @@ def cache_stats_command() -> None:
 
     stats = cache_stats(_settings())
     if "problem" in stats:
-        typer.echo(f"{stats['directory']}: {stats['problem']}")
+        _echo(f"{stats['directory']}: {stats['problem']}")
         return
-    typer.echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
+    _echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
 
 
 @cache_app.command("clear")
@@ -467,7 +492,7 @@ def cache_clear_command() -> None:
         removed = clear_cache(settings)
     except OSError as e:
         _fail(f"{settings.cache_dir}: cannot clear the cache: {e.strerror or e}")
-    typer.echo(f"removed {removed} cached answer(s)")
+    _echo(f"removed {removed} cached answer(s)")
 
 
 def _load_records(path: Path) -> list[Record]:
@@ -501,7 +526,7 @@ def stats(
     """Overturn rates by category, drug, guideline source and reviewer specialty; decisions by month; review load."""
     from .review import compute_stats, print_stats
 
-    print_stats(compute_stats(_load_records(records)), Console())
+    print_stats(compute_stats(_load_records(records)), out)
 
 
 @app.command("serve-local")
@@ -519,8 +544,8 @@ def serve_local(
     stopping = threading.Event()
     try:
         with local_server(model, port=port or None, context=context) as server:
-            err.print("[green]Local model server ready.[/green] Point imr-extract at it:")
-            typer.echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
+            err.print(Text.assemble(("Local model server ready.", "green"), " Point imr-extract at it:"))
+            _echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
             err.print("(it answers one request at a time: keep IMR_MAX_CONCURRENCY at 1). Ctrl-C stops it.")
 
             def stop(signum: int, frame: object) -> None:  # Ctrl-C reaches the server too: whoever is first
@@ -540,7 +565,7 @@ def serve_local(
 @app.command()
 def schema() -> None:
     """Print the record's JSON Schema."""
-    typer.echo(json.dumps(Record.model_json_schema(), indent=2))
+    _echo(json.dumps(Record.model_json_schema(), indent=2))
 
 
 def main() -> None:

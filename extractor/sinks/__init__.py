@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ..errors import ConfigurationError, OutputInUseError
@@ -34,6 +34,7 @@ def _duckdb(path: Path, *, resume: bool = False) -> Sink:
 
 SINKS: dict[str, Callable[..., Sink]] = {".jsonl": JsonlSink, ".ndjson": JsonlSink, ".parquet": ParquetSink,
                                          ".duckdb": _duckdb}
+EMPTY_IS_VALID = (".jsonl", ".ndjson")  # outputs that an empty file is a valid start of
 
 
 def open_sink(path: str | Path, *, resume: bool = False) -> Sink:
@@ -56,17 +57,39 @@ def _usable(path: str | Path) -> Path:
 
 @contextmanager
 def output_lock(path: str | Path) -> Iterator[None]:
-    """Hold ``<output>.lock`` for the run: a second run on the same output stops at once."""
+    """Hold the output for the run, whatever name it is given, so that a second run on it stops at
+    once: ``<output>.lock`` beside the real output (a symlink, a relative path or a symlinked folder
+    lead to the same one) and, when the output exists, a lock on the output itself (a hard link is
+    another name for the same file)."""
     p = _usable(path)
-    lock = p.with_name(p.name + ".lock")
-    try:
-        handle = lock.open("a")
-    except OSError as e:
-        raise ConfigurationError(f"{p}: cannot create the lock file {lock}: {e.strerror or e}") from e
-    with handle:
+    real = p.resolve()
+    with ExitStack() as held:
+        lock = real.with_name(real.name + ".lock")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(_locked(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644), p))
+        except OSError as e:
+            raise ConfigurationError(f"{p}: cannot create the lock file {lock}: {e.strerror or e}") from e
+        # The output itself, whatever it is (a file, a Parquet folder; O_NONBLOCK: a FIFO would block). A
+        # JSONL output is made now, empty, so that a hard link made to it during the run is held too.
+        create = os.O_CREAT if real.suffix.lower() in EMPTY_IS_VALID else 0
+        try:
+            itself = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | create, 0o644)
+        except OSError:
+            pass  # not there yet (a store: DuckDB locks it once made) or not readable: the lock file holds it
+        else:
+            held.enter_context(_locked(itself, p))
+        yield
+
+
+@contextmanager
+def _locked(fd: int, output: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``fd`` for the block (closed after), or ``OutputInUseError``."""
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputInUseError(f"{p}: another imr-extract run is writing this output; wait for it to end "
+            raise OutputInUseError(f"{output}: another imr-extract run is writing this output; wait for it to end "
                                    f"or choose another --output") from None
         yield
+    finally:
+        os.close(fd)
