@@ -37,10 +37,12 @@ from .sinks import open_sink, output_lock
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
 # Everything the command prints goes through these two: paths and letter text are printed as text,
-# never read as rich markup, and the secrets of every Settings built (``_settings``) never show.
+# never read as rich markup, and the secrets of every Settings built (``_settings``) never show (no
+# highlighting either: its colour codes could split a key in two on a terminal, past the redaction).
 _shown = Redactor()
 _stdout = cast(TextIO, RedactedStream("stdout", _shown))
-err = Console(file=cast(TextIO, RedactedStream("stderr", _shown)), soft_wrap=True, markup=False, emoji=False)
+err = Console(file=cast(TextIO, RedactedStream("stderr", _shown)), soft_wrap=True, markup=False, emoji=False,
+              highlight=False)
 out = Console(file=_stdout, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 EXIT_SOME_FAILED = 1

@@ -94,7 +94,10 @@ class RedactedStream(io.TextIOBase):
 
     @property
     def _stream(self) -> io.TextIOBase:
-        return getattr(sys, self._name)  # type: ignore[no-any-return]
+        stream = getattr(sys, self._name)
+        # While a live progress bar runs, rich puts a proxy that prints through the console in its place:
+        # writing to it would come back here. Rich's own consoles look through it the same way.
+        return getattr(stream, "rich_proxied_file", stream)  # type: ignore[no-any-return]
 
     def write(self, text: str) -> int:
         self._stream.write(self.redactor.message(text))

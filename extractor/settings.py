@@ -72,7 +72,10 @@ class Settings(BaseSettings):
     @property
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be shown or stored: the API key, a password in the endpoint's URL."""
-        password = urlsplit(self.base_url).password if self.base_url else None
+        try:
+            password = urlsplit(self.base_url).password if self.base_url else None
+        except ValueError:  # a URL that cannot be parsed: the command refuses it (no password to hide)
+            password = None
         return tuple(s for s in (self.api_key.get_secret_value() if self.api_key else None, password) if s)
 
     @property

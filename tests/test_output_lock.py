@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from extractor.cli import app
 from extractor.errors import OutputInUseError
-from extractor.sinks import output_lock
+from extractor.sinks import lock_file, output_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -102,3 +102,15 @@ def test_a_second_run_through_any_alias_stops_and_the_first_keeps_every_record(t
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["provenance"]["source_path"] for r in records) == sorted(map(str, letters))
     assert all(r["error"] is None for r in records)
+
+
+def test_a_second_batch_submit_on_one_folder_stops_before_sending_anything(tmp_path: Path) -> None:
+    batch = tmp_path / "batch"
+    assert CliRunner().invoke(app, ["batch", "prepare", str(LETTER), "-o", str(batch)]).exit_code == 0
+    alias = tmp_path / "alias"
+    alias.symlink_to(batch, target_is_directory=True)
+    env = {"IMR_BASE_URL": "http://127.0.0.1:1/v1", "IMR_API_KEY": "sk-unused-here-0000"}
+    with lock_file(batch / ".submit.lock", "held by the first submit"):  # the first submit, uploading
+        result = CliRunner().invoke(app, ["batch", "submit", str(alias)], env=env)
+    assert result.exit_code == 2 and "another imr-extract run is submitting this batch" in result.output
+    assert not (batch / "submitted.json").exists()

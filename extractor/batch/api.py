@@ -1,7 +1,7 @@
 """``batch submit / status / download``: a prepared folder through OpenAI's Batch API (files and
 batches endpoints) with the configured key. What was submitted is kept in ``submitted.json`` in the
 folder, one entry per request file, written as each is accepted: a submit that stops part way is run
-again and sends only the rest; a download fetches each output and error file once, into ``results/``.
+again and sends only the rest, and a second submit while one runs stops at once; a download fetches each output and error file once, into ``results/``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import openai
 from ..errors import ConfigurationError
 from ..llm.client import OPENAI_URL
 from ..settings import Settings
+from ..sinks import lock_file
 from .folder import Batch
 from .requests import URL
 
@@ -50,8 +51,9 @@ def submit(folder: Path, settings: Settings, *, on_file: Callable[[Submitted], N
     (24-hour window). What was accepted is saved at each step, so a run stopped anywhere is run
     again without creating a second batch for a file (a duplicate would be billed twice)."""
     batch = Batch.open(folder)
-    done = load_submitted(folder)
-    with _client(settings) as client:
+    busy = f"{folder}: another imr-extract run is submitting this batch; wait for it to end"
+    with lock_file(folder.resolve() / ".submit.lock", busy), _client(settings) as client:
+        done = load_submitted(folder)  # read under the lock: what the other run accepted is not sent twice
         for name in batch.files:
             current = [s for s in done if s.file == name]
             entry = current[-1] if current else None

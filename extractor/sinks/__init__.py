@@ -23,7 +23,7 @@ from .base import Sink, record_key
 from .jsonl import JsonlSink
 from .parquet import ParquetSink
 
-__all__ = ["SINKS", "JsonlSink", "ParquetSink", "Sink", "open_sink", "output_lock", "record_key"]
+__all__ = ["SINKS", "JsonlSink", "ParquetSink", "Sink", "lock_file", "open_sink", "output_lock", "record_key"]
 
 
 def _duckdb(path: Path, *, resume: bool = False) -> Sink:
@@ -63,12 +63,9 @@ def output_lock(path: str | Path) -> Iterator[None]:
     another name for the same file)."""
     p = _usable(path)
     real = p.resolve()
+    busy = f"{p}: another imr-extract run is writing this output; wait for it to end or choose another --output"
     with ExitStack() as held:
-        lock = real.with_name(real.name + ".lock")
-        try:
-            held.enter_context(_locked(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644), p))
-        except OSError as e:
-            raise ConfigurationError(f"{p}: cannot create the lock file {lock}: {e.strerror or e}") from e
+        held.enter_context(lock_file(real.with_name(real.name + ".lock"), busy))
         # The output itself, whatever it is (a file, a Parquet folder; O_NONBLOCK: a FIFO would block). A
         # JSONL output is made now, empty, so that a hard link made to it during the run is held too.
         create = os.O_CREAT if real.suffix.lower() in EMPTY_IS_VALID else 0
@@ -77,19 +74,29 @@ def output_lock(path: str | Path) -> Iterator[None]:
         except OSError:
             pass  # not there yet (a store: DuckDB locks it once made) or not readable: the lock file holds it
         else:
-            held.enter_context(_locked(itself, p))
+            held.enter_context(_locked(itself, busy))
         yield
 
 
 @contextmanager
-def _locked(fd: int, output: Path) -> Iterator[None]:
+def lock_file(lock: Path, busy: str) -> Iterator[None]:
+    """Hold the file ``lock`` (made if need be) for the block; ``OutputInUseError(busy)`` if another run does."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise ConfigurationError(f"cannot create the lock file {lock}: {e.strerror or e}") from e
+    with _locked(fd, busy):
+        yield
+
+
+@contextmanager
+def _locked(fd: int, busy: str) -> Iterator[None]:
     """An exclusive ``flock`` on ``fd`` for the block (closed after), or ``OutputInUseError``."""
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputInUseError(f"{output}: another imr-extract run is writing this output; wait for it to end "
-                                   f"or choose another --output") from None
+            raise OutputInUseError(busy) from None
         yield
     finally:
         os.close(fd)
