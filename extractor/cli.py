@@ -35,7 +35,9 @@ from .resources import examples_dir
 from .settings import Settings
 from .sinks import open_sink, output_lock
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
+# A traceback (a bug) never lists local variables: one of them could hold the key.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Structured records from California IMR letters.")
 # Everything the command prints goes through these two: paths and letter text are printed as text,
 # never read as rich markup, and the secrets of every Settings built (``_settings``) never show (no
 # highlighting either: its colour codes could split a key in two on a terminal, past the redaction).
