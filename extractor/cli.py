@@ -172,6 +172,7 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
     progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``. The first
     letter the model ``endpoint`` failed is said at once, naming it; the count comes at the end."""
     tally = _Tally(backend)
+    watch = _EndpointWatch(endpoint)
     try:
         with output_lock(output), closing(open_sink(output, resume=resume)) as sink, _interrupts():
             todo = _not_done(letter_paths, sink.completed()) if resume else letter_paths
@@ -182,9 +183,7 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
                     sink.write(record)
                     tally.add(record)
                     progress.add(record)
-                    if record.endpoint_failed and tally.spent.endpoint_failed == 1:
-                        _warn(f"the model endpoint {endpoint} failed: {_endpoint_failure(record)}; letters keep the "
-                              "parser's values for what it did not answer (counted at the end)")
+                    watch.see(record)
                     if record.error is not None:
                         err.print(Text.assemble((record.provenance.source_path or record.document_id, "red"),
                                                 f": {record.error.message} ({record.error.type})"))
@@ -206,8 +205,20 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _endpoint_failure(record: Record) -> str:
-    return next(w.message for w in record.warnings if w.code == ENDPOINT_FAILED)
+class _EndpointWatch:
+    """Says once, at the first letter the model endpoint failed, that it failed, naming it."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.said = False
+
+    def see(self, record: Record) -> None:
+        if self.said or not record.endpoint_failed:
+            return
+        self.said = True
+        why = next(w.message for w in record.warnings if w.code == ENDPOINT_FAILED)
+        _warn(f"the model endpoint {self.endpoint} failed: {why}; letters keep the parser's values for what it did "
+              "not answer (counted at the end)")
 
 
 class _Tally:
@@ -330,10 +341,12 @@ def eval_command(
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
     todo = list(paths)
+    watch = _EndpointWatch(settings.endpoint)
     with RunProgress(len(todo), console=err, label="evaluating", quiet=quiet) as progress:
         for record in extract_many(todo, backend=backend, settings=settings):
             into.append(record)
             progress.add(record)
+            watch.see(record)
     return into
 
 
