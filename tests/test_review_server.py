@@ -263,20 +263,20 @@ def test_the_server_holds_the_store_lock_and_prints_its_url_first(store: tuple[P
 def test_export_gold_is_scored_by_eval_as_it_is(tmp_path: Path) -> None:
     letters = tmp_path / "letters"
     letters.mkdir()
-    for name in ("imr-000", "imr-001", "imr-002"):
-        (letters / f"{name}.txt").write_text((LETTERS / f"{name}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    for name in ("imr-000.txt", "imr-002.txt", "CM16-0230548.pdf"):
+        (letters / name).write_bytes((LETTERS / name).read_bytes())
     path = tmp_path / "corpus.duckdb"
     assert runner.invoke(cli, ["extract", str(letters), "-o", str(path), "--backend", "offline", "-q"]).exit_code == 0
+    sha = next(r for r in read_records(path) if r.document_id == "imr-002").provenance.source_sha256
     review = ReviewStore(path, "tester")
-    sha = next(r for r in read_records(path) if r.document_id == "imr-001").provenance.source_sha256
     review.correct(f"{sha}-0", "treatment", value="A reviewer's reading")
     review.close()
     gold = tmp_path / "gold"
     done = runner.invoke(cli, ["export-gold", str(path), "-o", str(gold)])
     assert done.exit_code == 0 and "3 gold file(s)" in done.output
-    exported = json.loads((gold / "imr-001.json").read_text(encoding="utf-8"))
+    exported = json.loads((gold / "imr-002.json").read_text(encoding="utf-8"))
     assert exported["items"][0]["treatment"] == "A reviewer's reading"
-    assert set(exported) == set(json.loads((ROOT / "evals" / "gold" / "imr-001.json").read_text(encoding="utf-8")))
+    assert set(exported) == set(json.loads((ROOT / "evals" / "gold" / "imr-002.json").read_text(encoding="utf-8")))
     report = tmp_path / "report.json"
     scored = runner.invoke(cli, ["eval", "--letters", str(letters), "--gold", str(gold), "--backend", "offline",
                                  "--report-json", str(report)])
@@ -287,7 +287,7 @@ def test_export_gold_is_scored_by_eval_as_it_is(tmp_path: Path) -> None:
     assert misses["accuracy"] < 1.0  # the reviewer's correction is what the fresh extraction now misses
     only = tmp_path / "reviewed"
     assert runner.invoke(cli, ["export-gold", str(path), "-o", str(only), "--reviewed-only"]).exit_code == 0
-    assert sorted(p.name for p in only.glob("*.json")) == ["imr-001.json"]
+    assert sorted(p.name for p in only.glob("*.json")) == ["imr-002.json"]
 
 
 def test_serve_and_export_gold_say_one_line_for_a_bad_store(tmp_path: Path) -> None:
