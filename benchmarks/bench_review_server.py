@@ -124,7 +124,8 @@ def browser_figures(url: str, chromium: str, flags: int) -> None:
                 else:
                     page.keyboard.press("e")
                     page.keyboard.press("Control+a")
-                    page.keyboard.type("Resolved by keyboard")
+                    field = row_id.rsplit("-", 1)[1] if row_id else ""
+                    page.keyboard.type({"quantity": "30", "category": "surgery"}.get(field, "Resolved by keyboard"))
                     page.keyboard.press("Enter")
                 page.wait_for_selector(f"[id='{row_id}'].decided")
                 done += 1

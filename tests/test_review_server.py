@@ -313,3 +313,22 @@ def test_queue_is_ordered_by_doubt_and_filtered(store: tuple[Path, list[Any]]) -
     review.correct(first.target, first.field, action="accept")
     assert first not in review.filtered_queue() and first in review.filtered_queue(status="resolved")
     review.close()
+
+
+def test_records_made_before_structured_flags_are_queued_from_their_review_reasons(tmp_path: Path) -> None:
+    from extractor import extract_many
+
+    source = tmp_path / "imr-000.txt"
+    source.write_text((LETTERS / "imr-000.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    (record,) = extract_many([source], backend="offline")
+    old = record.items[0].model_copy(update={"flags": [], "needs_review": True,
+                                             "review_reasons": ["quantity: parser 30, model 60", "the words look odd"]})
+    path = tmp_path / "old.duckdb"
+    write_store(path, [record.model_copy(update={"items": [old, *record.items[1:]], "flags": []})])
+    review = ReviewStore(path, "tester")
+    assert sorted((e.field, e.code) for e in review.queue) == [("item", "review"), ("quantity", "review")]
+    sha = record.provenance.source_sha256
+    assert review.correct(f"{sha}-0", "item", action="accept")["corrected_fields"] == ["item"]
+    assert review.correct(f"{sha}-0", "quantity", value="60")["quantity"] == 60
+    assert all(e.resolved for e in review.queue)
+    review.close()

@@ -81,11 +81,7 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     correctable = ", ".join(f"'{name}'" for name in ITEM_FIELDS)
     unpivoted = ", ".join(f"to_json({name}) AS {name}" for name in item_columns if name in ITEM_FIELDS)
     return {
-        "item_keys": (
-            f"SELECT source_path, item_index, l.source_sha256, norm || '#' || "
-            "(row_number() OVER (PARTITION BY source_path, norm ORDER BY item_index) - 1) AS item_key "
-            f"FROM (SELECT source_path, item_index, {_NORMALISED} AS norm FROM items) JOIN letters l USING (source_path)"
-        ),
+        "item_keys": f"SELECT k.*, l.source_sha256 FROM ({item_keys_sql()}) k JOIN letters l USING (source_path)",
         "latest_corrections": ("SELECT * FROM corrections QUALIFY row_number() OVER "
                                "(PARTITION BY letter_sha256, item_key, field ORDER BY id DESC) = 1"),
         "items_reviewed": (
@@ -114,6 +110,13 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             "OR json(coalesce(e.value, 'null')) IS DISTINCT FROM json(coalesce(c.old_value, 'null')))"
         ),
     }
+
+
+def item_keys_sql(where: str = "") -> str:
+    """source_path, item_index, item_key of the items ``where`` selects: the one definition of an item's identity."""
+    return (f"SELECT source_path, item_index, norm || '#' || (row_number() OVER (PARTITION BY source_path, norm "
+            f"ORDER BY item_index) - 1) AS item_key FROM (SELECT source_path, item_index, {_NORMALISED} AS norm "
+            f"FROM items {where})")
 
 
 def create_review_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -23,9 +23,10 @@ from jinja2 import Environment, PackageLoader
 from pydantic import BaseModel, Field
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from ...models import Item, Record
 from ..highlight import fields_with_spans
 from ..site import letter_text
-from .store import Conflict, Invalid, NotFound, ReviewStore
+from .store import Conflict, Invalid, NotFound, ReviewStore, flags_of
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -76,20 +77,17 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
         entries = store.filtered_queue(field=field or None, reason=reason or None, category=category or None,
                                        decision=decision or None, status=status, max_confidence=max_confidence)
         shown = entries[(page_number - 1) * PAGE: page_number * PAGE]
-        choices = {name: sorted({getattr(e, attr) for e in store.queue if getattr(e, attr)})
-                   for name, attr in (("field", "field"), ("reason", "code"), ("category", "category"),
-                                      ("decision", "decision"))}
         kept = {k: v for k, v in filters.items() if v is not None}
         return page("queue.html.j2", entries=shown, total=len(entries), page=page_number,
-                    pages=max(1, -(-len(entries) // PAGE)), filters=filters, choices=choices,
+                    pages=max(1, -(-len(entries) // PAGE)), filters=filters, choices=store.choices,
                     previous=urlencode(kept | {"page": page_number - 1}), next=urlencode(kept | {"page": page_number + 1}))
 
     @app.get("/letters/{sha}", response_class=HTMLResponse, include_in_schema=False)
     def letter_page(sha: str) -> Response:
-        record, versions = store.letter(sha)
-        fields = fields_with_spans(record)
-        return page("letter.html.j2", record=record, sha=sha, versions=versions, text=letter_text(record, fields),
-                    rows=_rows(record, sha, versions), history=store.history(sha))
+        letter = store.letter(sha)
+        text = letter_text(letter.record, fields_with_spans(letter.record))
+        return page("letter.html.j2", record=letter.record, sha=sha, text=text,
+                    rows=_rows(letter.record, sha, letter.versions), history=letter.history)
 
     @app.post("/ui/decide", response_class=HTMLResponse, include_in_schema=False)
     def decide(target: Annotated[str, Form()], field: Annotated[str, Form()], action: Annotated[str, Form()],
@@ -102,8 +100,11 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
         except Invalid as e:
             status, message = 422, str(e)
         sha = target.split("-")[0]
-        record, versions = store.letter(sha)
-        row = next(r for r in _rows(record, sha, versions) if r["target"] == target and r["field"] == field)
+        letter = store.letter(sha)
+        row = next((r for r in _rows(letter.record, sha, letter.versions) if r["target"] == target and r["field"] == field),
+                   None)
+        if row is None:
+            raise NotFound(f"{target} has no flagged {field}")
         return HTMLResponse(env.get_template("row.html.j2").render(row=row, message=message), status_code=status)
 
     @app.get("/static/{name}", include_in_schema=False)
@@ -152,7 +153,7 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
 
     @app.get("/api/letters/{sha}/corrections", summary="The audit trail of a letter: every correction, oldest first")
     def letter_history(sha: str) -> list[dict[str, Any]]:
-        return store.history(sha)
+        return store.letter(sha).history
 
     @app.exception_handler(NotFound)
     def not_found(request: Request, e: NotFound) -> Response:
@@ -184,21 +185,23 @@ def _typed(field: str, text: str) -> Any:
     return text or None
 
 
-def _rows(record: Any, sha: str, versions: dict[int | None, dict[str, int]]) -> list[dict[str, Any]]:
+def _rows(record: Record, sha: str, versions: dict[int | None, dict[str, int]]) -> list[dict[str, Any]]:
     """A row per flagged field of the letter and its items, in letter order, for the decision panel."""
     rows = []
-    owners = [(None, record), *enumerate(record.items)]
+    owners: list[tuple[int | None, Record | Item]] = [(None, record), *enumerate(record.items)]
     for index, owner in owners:
         target = sha if index is None else f"{sha}-{index}"
         data = owner.model_dump(mode="json")
         decided = versions.get(index, {})
-        for name in dict.fromkeys(f.field for f in owner.flags):
-            flags = [f for f in owner.flags if f.field == name]
-            offered = {source: value for f in flags for source, value in f.values.items() if source in ("parser", "model")}
+        flags = flags_of(data)
+        for name in dict.fromkeys(f["field"] for f in flags):
+            mine = [f for f in flags if f["field"] == name]
+            offered = {source: value for f in mine for source, value in (f.get("values") or {}).items()
+                       if source in ("parser", "model")}
             value = data.get(name)
             rows.append({"target": target, "item": index, "field": name, "value": value,
                          "text": ", ".join(map(str, value)) if isinstance(value, list) else "" if value is None else str(value),
-                         "messages": [f.message for f in flags], "codes": sorted({f.code for f in flags}),
+                         "messages": [f["message"] for f in mine], "codes": sorted({f["code"] for f in mine}),
                          "offered": offered, "version": decided.get(name, 0), "decided": name in decided,
                          "confidence": owner.confidence.get(name)})
     return rows

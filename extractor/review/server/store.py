@@ -28,6 +28,7 @@ from ...sinks.corrections import (
     add_correction,
     apply_corrections,
     create_review_schema,
+    item_keys_sql,
 )
 
 _STATE_CODES = frozenset(STATES.values())
@@ -48,6 +49,17 @@ class Conflict(ImrExtractError):
     def __init__(self, current: dict[str, Any]) -> None:
         self.current = current
         super().__init__("this was changed since you loaded it; the current values are attached")
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A letter as the server shows it: corrections applied, each decided field's version, its audit trail,
+    and its items' keys (item_key -> index)."""
+
+    record: Record
+    versions: Versions
+    history: list[dict[str, Any]]
+    keys: dict[str, int]
 
 
 @dataclass
@@ -96,6 +108,10 @@ class ReviewStore:
         except duckdb.Error as e:
             raise ConfigurationError(f"{self.path}: cannot open as a DuckDB store ({e})") from e
         self.queue = self._load_queue()
+        # What the queue's filters offer (the flags do not change while the server runs).
+        self.choices = {name: sorted({str(getattr(e, attr)) for e in self.queue if getattr(e, attr)})
+                        for name, attr in (("field", "field"), ("reason", "code"), ("category", "category"),
+                                           ("decision", "decision"))}
 
     def close(self) -> None:
         with self._lock:
@@ -112,13 +128,13 @@ class ReviewStore:
                                  "WHERE error_type IS NULL AND source_sha256 IS NOT NULL ORDER BY source_path").fetchall()
         for path, sha, text in rows:
             data = json.loads(text)
-            for flag in _flags(data):
+            for flag in flags_of(data):
                 entries.append(QueueEntry(sha, path, data["document_id"], None, None, flag["field"], flag["code"],
                                           flag["message"], flag.get("values") or {}, None, None,
                                           (data.get("confidence") or {}).get(flag["field"])))
             for index, item in enumerate(data.get("items") or []):
                 confidence = item.get("confidence") or {}
-                for flag in _flags(item):
+                for flag in flags_of(item):
                     entries.append(QueueEntry(
                         sha, path, data["document_id"], index, keys.get((path, index)), flag["field"], flag["code"],
                         flag["message"], flag.get("values") or {}, item.get("category"), item.get("decision"),
@@ -138,41 +154,48 @@ class ReviewStore:
                 and (status == "all" or e.resolved == (status == "resolved"))
                 and (max_confidence is None or (e.confidence is not None and e.confidence <= max_confidence))]
 
-    def letter(self, sha: str) -> tuple[Record, Versions]:
-        """The letter's record with its corrections applied, and each decided field's version."""
+    def letter(self, sha: str) -> Letter:
+        """The letter with its corrections applied, each decided field's version, and its audit trail."""
         with self._lock:
             return self._letter(sha)
 
-    def _letter(self, sha: str) -> tuple[Record, Versions]:
+    def _letter(self, sha: str) -> Letter:
+        """Three small queries: the record, its items' keys, its corrections (all of them, oldest first)."""
         row = self._con.execute("SELECT source_path, record FROM letters WHERE source_sha256 = ? AND error_type IS NULL "
                                 "ORDER BY source_path LIMIT 1", [sha]).fetchone()
         if row is None:
             raise NotFound(f"no letter {sha}")
         path, text = row
-        latest = self._con.execute(
-            "SELECT k.item_index, c.field, c.new_value, c.id FROM latest_corrections c JOIN item_keys k "
-            "ON k.source_sha256 = c.letter_sha256 AND k.item_key = c.item_key WHERE k.source_path = ? "
-            "UNION ALL SELECT NULL, field, new_value, id FROM latest_corrections WHERE letter_sha256 = ? AND item_key IS NULL",
-            [path, sha]).fetchall()
+        index_of = {key: index for _, index, key in
+                    self._con.execute(item_keys_sql("WHERE source_path = ?"), [path]).fetchall()}
+        cursor = self._con.execute("SELECT id, item_key, item_index, field, old_value, new_value, action, reviewer, "
+                                   "corrected_at, note FROM corrections WHERE letter_sha256 = ? ORDER BY id", [sha])
+        names = [d[0] for d in cursor.description]
+        history = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
         corrections: dict[int | None, dict[str, Any]] = {}
         versions: Versions = {}
-        for index, name, value, version in latest:
-            corrections.setdefault(index, {})[name] = json.loads(value)
-            versions.setdefault(index, {})[name] = int(version)
-        return apply_corrections(Record.model_validate_json(text), corrections), versions
+        for h in history:
+            h["corrected_at"] = h["corrected_at"].isoformat()
+            if h["item_key"] is not None and h["item_key"] not in index_of:
+                continue  # its item is not in this extraction (listed by the correction_drift view)
+            index = None if h["item_key"] is None else index_of[h["item_key"]]
+            corrections.setdefault(index, {})[h["field"]] = json.loads(h["new_value"])
+            versions.setdefault(index, {})[h["field"]] = int(h["id"])
+        return Letter(apply_corrections(Record.model_validate_json(text), corrections), versions, history, index_of)
 
     def item(self, item_id: str) -> dict[str, Any]:
         """One item as the API gives it."""
         sha, index = _split_id(item_id)
         with self._lock:
-            record, versions = self._letter(sha)
-        return _item_json(record, versions, sha, index)
+            letter = self._letter(sha)
+        return _item_json(letter.record, letter.versions, sha, index)
 
     def letter_json(self, sha: str) -> dict[str, Any]:
         """A letter's fields as the API gives them (its items by id)."""
         with self._lock:
-            record, versions = self._letter(sha)
-        return _letter_json(record, sha, versions) | {"items": [f"{sha}-{i}" for i in range(len(record.items))]}
+            letter = self._letter(sha)
+        return _letter_json(letter.record, sha, letter.versions) | {
+            "items": [f"{sha}-{i}" for i in range(len(letter.record.items))]}
 
     def items(self, *, needs_review: bool | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """A page of items (source-path and item order), and how many match in all."""
@@ -183,15 +206,8 @@ class ReviewStore:
                 f"SELECT l.source_sha256, i.item_index FROM items i JOIN letters l USING (source_path) {where} "
                 "ORDER BY i.source_path, i.item_index LIMIT ? OFFSET ?", [limit, offset]).fetchall()
             letters = {sha: self._letter(sha) for sha in dict.fromkeys(sha for sha, _ in rows)}
-        page = [_item_json(*letters[sha], sha=sha, index=index) for sha, index in rows]
+        page = [_item_json(letters[sha].record, letters[sha].versions, sha, index) for sha, index in rows]
         return page, int(total[0] if total else 0)
-
-    def _item_key(self, sha: str, index: int) -> str:
-        row = self._con.execute("SELECT item_key FROM item_keys WHERE source_sha256 = ? AND item_index = ? LIMIT 1",
-                                [sha, index]).fetchone()
-        if row is None:
-            raise NotFound(f"no item {sha}-{index}")
-        return str(row[0])
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -204,46 +220,38 @@ class ReviewStore:
         index: int | None
         sha, index = _split_id(target) if "-" in target else (target, None)
         with self._lock:
-            record, versions = self._letter(sha)
+            letter = self._letter(sha)
+            record, versions = letter.record, letter.versions
             if index is not None and not 0 <= index < len(record.items):
                 raise NotFound(f"no item {target}")
             if version is not None and int(version) != versions.get(index, {}).get(field_name, 0):
                 raise Conflict(_current(record, sha, index, versions))
-            owner: Item | Record = record if index is None else record.items[index]
-            flags = [f for f in owner.flags if f.field == field_name]
+            owner = (record if index is None else record.items[index]).model_dump(mode="json")
+            flags = [f for f in flags_of(owner) if f["field"] == field_name]
             correctable = LETTER_FIELDS if index is None else ITEM_FIELDS
-            if field_name not in correctable and not (action == "accept" and (flags or field_name in _flag_fields(owner))):
+            if field_name not in correctable and not (action == "accept" and flags):
                 raise Invalid(f"unknown field {field_name!r}: one of {', '.join(correctable)} (or accept a flagged field)")
-            old = owner.model_dump(mode="json").get(field_name)
+            old = owner.get(field_name)
             if action == "accept":
                 new = old
             elif action in ("parser", "model"):
-                offered = [f.values[action] for f in flags if action in f.values]
+                offered = [f["values"][action] for f in flags if action in (f.get("values") or {})]
                 if not offered:
                     raise Invalid(f"{field_name}: no {action} value to take (no flag offers one)")
                 new = _validated(record, index, field_name, offered[0])
             else:
                 new = _validated(record, index, field_name, value)
-            add_correction(self._con, letter_sha256=sha, item_key=None if index is None else self._item_key(sha, index),
-                           item_index=index, field=field_name, old_value=old, new_value=new, action=action,
-                           reviewer=reviewer or self.reviewer, note=note)
-            record, versions = self._letter(sha)
+            key = None if index is None else next(k for k, i in letter.keys.items() if i == index)
+            add_correction(self._con, letter_sha256=sha, item_key=key, item_index=index, field=field_name,
+                           old_value=old, new_value=new, action=action, reviewer=reviewer or self.reviewer, note=note)
+            letter = self._letter(sha)
         for entry in self.queue:
             if entry.letter_sha256 == sha and entry.item_index == index and entry.field == field_name:
                 entry.resolved = True
-        return _current(record, sha, index, versions)
-
-    def history(self, sha: str) -> list[dict[str, Any]]:
-        """Every correction of a letter and its items, oldest first: the audit trail as stored."""
-        with self._lock:
-            cursor = self._con.execute("SELECT id, item_key, item_index, field, old_value, new_value, action, reviewer, "
-                                       "corrected_at, note FROM corrections WHERE letter_sha256 = ? ORDER BY id", [sha])
-            names = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        return [dict(zip(names, r, strict=True)) | {"corrected_at": r[8].isoformat()} for r in rows]
+        return _current(letter.record, sha, index, letter.versions)
 
 
-def _flags(data: dict[str, Any]) -> list[dict[str, Any]]:
+def flags_of(data: dict[str, Any]) -> list[dict[str, Any]]:
     """An item's or letter's flags; for a record made before structured flags, one per review reason,
     its field read from the reason's ``field:`` prefix where it names one."""
     if data.get("flags"):
@@ -255,10 +263,6 @@ def _flags(data: dict[str, Any]) -> list[dict[str, Any]]:
         head = reason.split(":", 1)[0].strip()
         flags.append({"field": head if head in ITEM_FIELDS else "item", "code": "review", "message": reason})
     return flags
-
-
-def _flag_fields(owner: Item | Record) -> set[str]:
-    return {f.field for f in owner.flags} | ({"item"} if isinstance(owner, Item) and owner.needs_review else set())
 
 
 def _split_id(item_id: str) -> tuple[str, int]:
