@@ -114,7 +114,8 @@ def browser_figures(url: str, chromium: str, flags: int) -> None:
         start = time.perf_counter()
         done = 0
         while done < flags:
-            page.keyboard.press("Enter")  # the queue's most doubtful open value
+            with page.expect_navigation():
+                page.keyboard.press("Enter")  # the queue's most doubtful open value
             page.wait_for_selector("form.decide.selected-row")
             while done < flags and page.locator("form.decide:not(.decided)").count():
                 row = page.locator("form.decide.selected-row")
@@ -129,8 +130,9 @@ def browser_figures(url: str, chromium: str, flags: int) -> None:
                     page.keyboard.press("Enter")
                 page.wait_for_selector(f"[id='{row_id}'].decided")
                 done += 1
-            page.keyboard.press("q")
-            page.wait_for_selector("#queue")
+            with page.expect_navigation():
+                page.keyboard.press("q")
+            page.wait_for_selector("#queue tr.entry")
         elapsed = time.perf_counter() - start
         browser.close()
     print(f"  {flags} flags resolved with the keyboard (open, decide, next, back to the queue): "

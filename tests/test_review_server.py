@@ -94,6 +94,9 @@ def test_views_stats_and_records_read_corrected_values_and_the_extracted_stay(st
     old = record.items[0].category
     review.correct(f"{sha}-0", "category", value="surgery")
     review.correct(sha, "patient_age", value=33)
+    review.correct(sha, "reviewer_licensure", value=["CA", "NY"])
+    review.correct(f"{sha}-1", "reasons", value=["not_recommended"])
+    review.correct(f"{sha}-1", "date_of_service", value="2016-02-03")
     after = dict(_sql_con(review, "SELECT category, items FROM overturn_by_category"))
     review.close()
     assert after.get("surgery", 0) == before.get("surgery", 0) + 1 and after.get(old, 0) == before[old] - 1
@@ -102,7 +105,11 @@ def test_views_stats_and_records_read_corrected_values_and_the_extracted_stay(st
     assert reviewed == [("surgery", ["category"])]
     assert _sql(path, f"SELECT category FROM items JOIN letters USING (source_path) WHERE source_sha256 = '{sha}' "
                       "AND item_index = 0") == [(old,)]
-    assert _sql(path, f"SELECT patient_age FROM letters_reviewed WHERE source_sha256 = '{sha}'") == [(33,)]
+    assert _sql(path, f"SELECT patient_age, reviewer_licensure FROM letters_reviewed WHERE source_sha256 = '{sha}'"
+                ) == [(33, ["CA", "NY"])]
+    assert _sql(path, f"SELECT reasons, date_of_service::VARCHAR, corrected_fields FROM items_reviewed JOIN letters "
+                      f"USING (source_path) WHERE source_sha256 = '{sha}' AND item_index = 1"
+                ) == [(["not_recommended"], "2016-02-03", ["date_of_service", "reasons"])]
     rebuilt = {r.provenance.source_sha256: r for r in read_records(path)}[sha]
     assert rebuilt.items[0].category == "surgery" and rebuilt.patient_age == 33
     raw = {r.provenance.source_sha256: r for r in read_records(path, corrected=False)}[sha]

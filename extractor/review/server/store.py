@@ -160,28 +160,30 @@ class ReviewStore:
             return self._letter(sha)
 
     def _letter(self, sha: str) -> Letter:
-        """Three small queries: the record, its items' keys, its corrections (all of them, oldest first)."""
-        row = self._con.execute("SELECT source_path, record FROM letters WHERE source_sha256 = ? AND error_type IS NULL "
-                                "ORDER BY source_path LIMIT 1", [sha]).fetchone()
-        if row is None:
+        letters = self._letters([sha])
+        if sha not in letters:
             raise NotFound(f"no letter {sha}")
-        path, text = row
-        index_of = {key: index for _, index, key in
-                    self._con.execute(item_keys_sql("WHERE source_path = ?"), [path]).fetchall()}
-        cursor = self._con.execute("SELECT id, item_key, item_index, field, old_value, new_value, action, reviewer, "
-                                   "corrected_at, note FROM corrections WHERE letter_sha256 = ? ORDER BY id", [sha])
-        names = [d[0] for d in cursor.description]
-        history = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-        corrections: dict[int | None, dict[str, Any]] = {}
-        versions: Versions = {}
-        for h in history:
-            h["corrected_at"] = h["corrected_at"].isoformat()
-            if h["item_key"] is not None and h["item_key"] not in index_of:
-                continue  # its item is not in this extraction (listed by the correction_drift view)
-            index = None if h["item_key"] is None else index_of[h["item_key"]]
-            corrections.setdefault(index, {})[h["field"]] = json.loads(h["new_value"])
-            versions.setdefault(index, {})[h["field"]] = int(h["id"])
-        return Letter(apply_corrections(Record.model_validate_json(text), corrections), versions, history, index_of)
+        return letters[sha]
+
+    def _letters(self, shas: list[str]) -> dict[str, Letter]:
+        """The letters found, in three queries however many: records, their items' keys, their corrections."""
+        found: dict[str, tuple[str, str]] = {}
+        for sha, path, text in self._con.execute(
+                "SELECT source_sha256, source_path, record FROM letters WHERE source_sha256 IN (SELECT unnest(?)) "
+                "AND error_type IS NULL ORDER BY source_path DESC", [shas]).fetchall():
+            found[sha] = (path, text)  # the first path of a content stored twice, as everywhere
+        keys: dict[str, dict[str, int]] = {}
+        for path, index, key in self._con.execute(item_keys_sql("WHERE source_path IN (SELECT unnest(?))"),
+                                                  [[path for path, _ in found.values()]]).fetchall():
+            keys.setdefault(path, {})[key] = index
+        cursor = self._con.execute("SELECT letter_sha256, id, item_key, item_index, field, old_value, new_value, action, "
+                                   "reviewer, corrected_at, note FROM corrections WHERE letter_sha256 IN (SELECT unnest(?)) "
+                                   "ORDER BY id", [list(found)])
+        names = [d[0] for d in cursor.description][1:]
+        histories: dict[str, list[dict[str, Any]]] = {}
+        for sha, *row in cursor.fetchall():
+            histories.setdefault(sha, []).append(dict(zip(names, row, strict=True)))
+        return {sha: _build(text, keys.get(path, {}), histories.get(sha, [])) for sha, (path, text) in found.items()}
 
     def item(self, item_id: str) -> dict[str, Any]:
         """One item as the API gives it."""
@@ -205,7 +207,7 @@ class ReviewStore:
             rows = self._con.execute(
                 f"SELECT l.source_sha256, i.item_index FROM items i JOIN letters l USING (source_path) {where} "
                 "ORDER BY i.source_path, i.item_index LIMIT ? OFFSET ?", [limit, offset]).fetchall()
-            letters = {sha: self._letter(sha) for sha in dict.fromkeys(sha for sha, _ in rows)}
+            letters = self._letters(list(dict.fromkeys(sha for sha, _ in rows)))
         page = [_item_json(letters[sha].record, letters[sha].versions, sha, index) for sha, index in rows]
         return page, int(total[0] if total else 0)
 
@@ -249,6 +251,20 @@ class ReviewStore:
             if entry.letter_sha256 == sha and entry.item_index == index and entry.field == field_name:
                 entry.resolved = True
         return _current(letter.record, sha, index, letter.versions)
+
+
+def _build(text: str, index_of: dict[str, int], history: list[dict[str, Any]]) -> Letter:
+    """A stored record with its corrections (oldest first) applied where its items are found."""
+    corrections: dict[int | None, dict[str, Any]] = {}
+    versions: Versions = {}
+    for h in history:
+        h["corrected_at"] = h["corrected_at"].isoformat()
+        if h["item_key"] is not None and h["item_key"] not in index_of:
+            continue  # its item is not in this extraction (listed by the correction_drift view)
+        index = None if h["item_key"] is None else index_of[h["item_key"]]
+        corrections.setdefault(index, {})[h["field"]] = json.loads(h["new_value"])
+        versions.setdefault(index, {})[h["field"]] = int(h["id"])
+    return Letter(apply_corrections(Record.model_validate_json(text), corrections), versions, history, index_of)
 
 
 def flags_of(data: dict[str, Any]) -> list[dict[str, Any]]:

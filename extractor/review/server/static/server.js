@@ -77,14 +77,15 @@
     if (status === 409 || status === 422) { event.detail.shouldSwap = true; event.detail.isError = false; }
   });
 
-  // After a decision, go on to the next undecided value; after a refusal, stay on the row.
+  // After a decision, go on to the next undecided value (from the top after the last); after a refusal, stay.
   document.addEventListener("htmx:afterSettle", function (event) {
     var row = event.detail.elt && event.detail.elt.id ? document.getElementById(event.detail.elt.id) : null;
     if (!row || !row.matches("form.decide")) { return; }
     if (row.classList.contains("problem")) { select(row); return; }
     var all = rows();
-    var next = all.slice(all.indexOf(row) + 1).find(function (r) { return !r.classList.contains("decided"); });
-    select(next || row);
+    var at = all.indexOf(row);
+    var undecided = function (r) { return !r.classList.contains("decided"); };
+    select(all.slice(at + 1).find(undecided) || all.slice(0, at).find(undecided) || row);
   });
 
   function start() {
