@@ -145,11 +145,11 @@ def reextraction_figures(letters: Path, work: Path) -> None:
 
     store = work / "real.duckdb"
     subprocess.run([*CLI, "extract", str(letters), "-o", str(store), "--backend", "offline", "-q"], cwd=ROOT, check=False)
+    with duckdb.connect(str(store), read_only=True) as con:
+        targets = con.execute("SELECT l.source_sha256, i.item_index, i.treatment FROM items i "
+                              "JOIN letters l USING (source_path) ORDER BY ALL").fetchall()
+        letters_done = [r[0] for r in con.execute("SELECT source_sha256 FROM letters WHERE error_type IS NULL").fetchall()]
     review = ReviewStore(store, "bench")
-    with review._lock:
-        targets = review._con.execute("SELECT l.source_sha256, i.item_index, i.treatment FROM items i "
-                                      "JOIN letters l USING (source_path) ORDER BY ALL").fetchall()
-        letters_done = [r[0] for r in review._con.execute("SELECT source_sha256 FROM letters WHERE error_type IS NULL")]
     for sha, index, treatment in targets:
         review.correct(f"{sha}-{index}", "treatment", value=f"{treatment} (reviewed)")
     for sha in letters_done:

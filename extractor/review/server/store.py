@@ -244,13 +244,15 @@ class ReviewStore:
             else:
                 new = _validated(record, index, field_name, value)
             key = None if index is None else next(k for k, i in letter.keys.items() if i == index)
-            add_correction(self._con, letter_sha256=sha, item_key=key, item_index=index, field=field_name,
-                           old_value=old, new_value=new, action=action, reviewer=reviewer or self.reviewer, note=note)
-            letter = self._letter(sha)
+            version = add_correction(self._con, letter_sha256=sha, item_key=key, item_index=index, field=field_name,
+                                     old_value=old, new_value=new, action=action, reviewer=reviewer or self.reviewer,
+                                     note=note)
         for entry in self.queue:
             if entry.letter_sha256 == sha and entry.item_index == index and entry.field == field_name:
                 entry.resolved = True
-        return _current(letter.record, sha, index, letter.versions)
+        # What the store now reads, without reading it again: the new value on the record, the new version.
+        versions = {**versions, index: {**versions.get(index, {}), field_name: version}}
+        return _current(apply_corrections(record, {index: {field_name: new}}), sha, index, versions)
 
 
 def _build(text: str, index_of: dict[str, int], history: list[dict[str, Any]]) -> Letter:
