@@ -163,7 +163,7 @@ def reextraction_figures(letters: Path, work: Path) -> None:
             corrections = con.execute("SELECT count(*) FROM corrections").fetchone()[0]  # type: ignore[index]
             applied = con.execute(
                 "SELECT count(*) FROM latest_corrections c JOIN item_keys k ON k.source_sha256 = c.letter_sha256 "
-                "AND k.item_key = c.item_key JOIN items_reviewed r USING (source_path, item_index) "
+                "AND k.item_key = c.item_key JOIN items_reviewed r ON r.source_path = k.source_path AND r.item_index = k.item_index "
                 "WHERE r.treatment = json_extract_string(c.new_value, '$')").fetchone()[0]  # type: ignore[index]
             applied += con.execute(
                 "SELECT count(*) FROM latest_corrections c JOIN letters_reviewed l ON l.source_sha256 = c.letter_sha256 "
