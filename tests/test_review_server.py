@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -338,4 +339,40 @@ def test_records_made_before_structured_flags_are_queued_from_their_review_reaso
     assert review.correct(f"{sha}-0", "item", action="accept")["corrected_fields"] == ["item"]
     assert review.correct(f"{sha}-0", "quantity", value="60")["quantity"] == 60
     assert all(e.resolved for e in review.queue)
+    review.close()
+
+
+def test_the_real_server_killed_during_corrections_keeps_every_acknowledged_one(store: tuple[Path, list[Any]]) -> None:
+    import threading
+
+    path, records = store
+    sha = records[0].provenance.source_sha256
+    acknowledged: list[str] = []
+    sent: list[str] = []
+    with running_server(path) as (url, process):
+        base, token = url.split("/?token=")
+
+        def post_until_it_dies() -> None:
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+                for n in range(10_000):
+                    sent.append(f"v{n}")
+                    try:
+                        answer = client.post(f"/api/items/{sha}-0/corrections", json={"field": "treatment", "value": f"v{n}"})
+                    except httpx.HTTPError:
+                        return
+                    assert answer.status_code == 200
+                    acknowledged.append(f"v{n}")
+
+        writer = threading.Thread(target=post_until_it_dies)
+        writer.start()
+        while len(acknowledged) < 10 and writer.is_alive():
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)  # mid-stream: no shutdown, no checkpoint; the next open replays the log
+        process.wait()
+        writer.join(timeout=30)
+    rows = [json.loads(v) for (v,) in _sql(path, "SELECT new_value FROM corrections ORDER BY id")]
+    assert len(acknowledged) >= 10 and rows[:len(acknowledged)] == acknowledged  # every acknowledged one, in order
+    assert rows == sent[:len(rows)] and len(rows) <= len(acknowledged) + 1  # at most the one in flight, whole
+    review = ReviewStore(path, "after")  # the lock went with the process: the store opens for review again
+    assert review.item(f"{sha}-0")["treatment"] == rows[-1]
     review.close()
