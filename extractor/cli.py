@@ -523,10 +523,27 @@ def _load_records(path: Path) -> list[Record]:
 
 @app.command()
 def review(
-    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl, .parquet or .duckdb (--serve: a .duckdb store).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the site (index.html, dashboard.html, letters/).")] = Path("review"),
+    serve: Annotated[bool, typer.Option("--serve", help="Run the review server over a DuckDB store instead of writing a site.")] = False,
+    host: Annotated[str, typer.Option(help="--serve: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="--serve: the port (0: a free one).")] = 8765,
+    reviewer: Annotated[str | None, typer.Option(help="--serve: the name corrections are recorded under (default: the user).")] = None,
 ) -> None:
-    """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard."""
+    """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard.
+    With --serve, a local web app to resolve flagged values, the corrections kept in the store."""
+    if serve:
+        import getpass
+
+        from .review.server import serve as serve_store
+
+        if records.suffix.lower() != ".duckdb":
+            _fail(f"{display_path(records)}: --serve needs a DuckDB store (extract ... -o corpus.duckdb)")
+        try:
+            serve_store(records, host=host, port=port, reviewer=reviewer or getpass.getuser())
+        except ImrExtractError as e:
+            _fail(str(e))
+        return
     from .review import build_site
 
     loaded = _load_records(records)
@@ -534,6 +551,24 @@ def review(
     fields = sum(m["fields"] for m in marked.values())
     shown = sum(m["marked"] for m in marked.values())
     err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
+
+
+@app.command("export-gold")
+def export_gold(
+    store: Annotated[Path, typer.Argument(help="A DuckDB store written by extract (-o corpus.duckdb).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the gold files (<document_id>.json).")],
+    reviewed_only: Annotated[bool, typer.Option("--reviewed-only", help="Only letters with at least one correction.")] = False,
+) -> None:
+    """Gold files in the contract's format from a store, reviewers' corrections applied: `eval --gold` scores them."""
+    from .review.gold import export_gold as write_gold
+
+    try:
+        written, skipped = write_gold(store, output, reviewed_only=reviewed_only)
+    except ImrExtractError as e:
+        _fail(str(e))
+    for line in skipped:
+        err.print(escape(line))
+    err.print(f"{written} gold file(s) -> {escape(display_path(output))}")
 
 
 @app.command()
