@@ -567,8 +567,8 @@ def export_gold(
     except ImrExtractError as e:
         _fail(str(e))
     for line in skipped:
-        err.print(escape(line))
-    err.print(f"{written} gold file(s) -> {escape(display_path(output))}")
+        err.print(line)
+    err.print(f"{written} gold file(s) -> {display_path(output)}")
 
 
 @app.command()
