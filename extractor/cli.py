@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import atexit
 import gc
-import hashlib
 import json
 import logging
 import os
 import signal
-import stat
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -30,9 +28,11 @@ from .models import Record
 from .pipeline import extract_many, resolve_backend
 from .progress import RunProgress
 from .read import iter_letter_paths
+from .read.files import file_sha256
 from .resources import examples_dir
 from .settings import Settings
 from .sinks import open_sink, output_lock
+from .writable import check_output_file, check_output_folder
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
 err = Console(stderr=True, soft_wrap=True)
@@ -77,6 +77,17 @@ def _settings(**overrides: Any) -> Settings:
         _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
     except SettingsError as e:  # an IMR_* variable that is not what its setting needs, e.g. IMR_PRICES not JSON
         _fail(f"invalid setting: {e}")
+
+
+def _check_outputs(*, files: Iterable[Path] = (), folders: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, an output that could not be written."""
+    try:
+        for path in files:
+            check_output_file(path)
+        for path in folders:
+            check_output_folder(path)
+    except ImrExtractError as e:
+        _fail(str(e))
 
 
 def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
@@ -209,18 +220,7 @@ class _Tally:
 
 def _not_done(paths: list[str], completed: dict[str, str]) -> list[str]:
     """The paths the output does not hold yet with their current content (a changed file is redone)."""
-    return [p for p in paths if (stored := completed.get(display_path(p))) is None or _sha256(p) != stored]
-
-
-def _sha256(path: str) -> str | None:
-    """The file's content hash; None for what is not a regular file (a FIFO would block)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-    except OSError:
-        return None
+    return [p for p in paths if (stored := completed.get(display_path(p))) is None or file_sha256(p) != stored]
 
 
 @contextmanager
@@ -271,32 +271,47 @@ def eval_command(
     concurrency: ConcurrencyOption = None,
     no_cache: NoCacheOption = None,
 ) -> None:
-    """Score extraction against hand-labelled gold files and print the figures."""
+    """Score extraction against hand-labelled gold files and print the figures. Exit 1 when a gold file
+    was left out (not of the contract's types: named on stderr), 2 when nothing could be scored."""
     settings = _settings(backend=backend, base_url=base_url, model=model, mode=mode, max_concurrency=concurrency,
                          no_cache=no_cache)
     for folder in (letters, gold):
         if not folder.is_dir():
             _fail(f"{folder}: not a folder")
+    _check_outputs(files=[p for p in (report_json, report_html) if p is not None])
     chosen = _announce_backend(settings)
+    invalid: dict[str, str] = {}
+
+    def left_out(path: Path, reason: str) -> None:
+        err.print(f"[yellow]warning:[/yellow] {escape(str(path))}: {escape(reason)}: left out of the scores")
+        invalid[str(path)] = reason
+
     try:
-        gold_files = evaluation.load_gold(gold)
+        gold_files = evaluation.load_gold(gold, on_invalid=left_out)
         records: list[Record] = []
         report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records, quiet))
     except ImrExtractError as e:
         _fail(str(e))
+    report.invalid_gold = invalid
     print_report(report, Console())
     if (spent := _run_summary(chosen)) is not None:
         for record in records:
             spent.add(record)
         err.print(spent.line())
-    if report_json:
-        report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
-        err.print(f"report written to {report_json}")
-    if report_html:
-        from .review.evalpage import write_eval_report
+    try:
+        if report_json:
+            report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
+            err.print(f"report written to {report_json}")
+        if report_html:
+            from .review.evalpage import write_eval_report
 
-        write_eval_report(report, records, report_html)
-        err.print(f"report page written to {report_html}")
+            write_eval_report(report, records, report_html)
+            err.print(f"report page written to {report_html}")
+    except OSError as e:
+        _fail(f"{e.filename}: cannot write the report: {e.strerror or e}")
+    if invalid:
+        err.print(f"{len(invalid)} gold file(s) left out of the scores (named above; the report's invalid_gold)")
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
@@ -331,6 +346,7 @@ def batch_prepare(
     from .batch.prepare import prepare
 
     settings = _settings(model=model, mode=mode, context_tokens=context, no_cache=True)
+    _check_outputs(folders=[output])
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
@@ -487,8 +503,12 @@ def review(
     """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard."""
     from .review import build_site
 
+    _check_outputs(folders=[output])
     loaded = _load_records(records)
-    marked = build_site(loaded, output)
+    try:
+        marked = build_site(loaded, output)
+    except OSError as e:
+        _fail(f"{e.filename or output}: cannot write the site: {e.strerror or e}")
     fields = sum(m["fields"] for m in marked.values())
     shown = sum(m["marked"] for m in marked.values())
     err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")

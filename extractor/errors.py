@@ -7,7 +7,8 @@
     │   ├── EncryptedPdfError    a PDF that needs a password to open
     │   ├── PdfReaderError       reading the PDF crashed, ran out of memory or time (the batch goes on)
     │   ├── NoTextLayerError     a PDF with no text (a scan): OCR it first
-    │   └── NotAnImrLetterError  text with none of the marks of an IMR determination letter
+    │   ├── NotAnImrLetterError  text with none of the marks of an IMR determination letter
+    │   └── ChangedLetterError   batch collect: not the letter the batch's manifest names (SHA-256)
     ├── ConfigurationError       settings that cannot work (bad backend name, missing endpoint)
     ├── OutputInUseError         another run is writing the same output
     ├── ModelError               the LLM endpoint failed for one letter after all retries
@@ -61,6 +62,10 @@ class NoTextLayerError(LetterError):
 
 class NotAnImrLetterError(LetterError):
     """The text does not look like an IMR final determination letter."""
+
+
+class ChangedLetterError(LetterError):
+    """``batch collect``: the letter's content is not the one the batch was prepared from."""
 
 
 class ConfigurationError(ImrExtractError):

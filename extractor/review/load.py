@@ -26,19 +26,29 @@ def load_records(path: str | Path) -> list[Record]:
         raise ImrExtractError(f"{p}: records must be .jsonl, .parquet or .duckdb")
     if not p.exists():
         raise ImrExtractError(f"{p}: no such file")
-    return reader(p)
+    if reader is not _read_parquet and not p.is_file():  # a folder named x.jsonl, a FIFO that would block
+        raise ImrExtractError(f"{p}: {'a folder' if p.is_dir() else 'not a regular file'}, not a records file")
+    try:
+        return reader(p)
+    except OSError as e:
+        raise ImrExtractError(f"{p}: cannot be read: {e.strerror or e}") from None
 
 
 def _read_jsonl(path: Path) -> list[Record]:
     records = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ImrExtractError(f"{path}, line {number}: not UTF-8 text (byte {e.start + 1}): "
+                                      "not a records file written by imr-extract") from None
             if not line.strip():
                 continue
             try:
                 records.append(Record.model_validate_json(line))
             except ValidationError as e:
-                raise ImrExtractError(f"{path}, line {number}: not a record: {_first_error(e)}") from e
+                raise ImrExtractError(f"{path}, line {number}: not a record: {_first_error(e)}") from None
     return records
 
 
