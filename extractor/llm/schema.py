@@ -30,20 +30,19 @@ LIST_CAPS: dict[str, int] = {"items": 100, "diagnoses": 50, "claims_administrato
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bounded(cls, data: Any) -> Any:
-        """Every list of the answer cut to its cap (``LIST_CAPS``); what was dropped said in one warning."""
-        if not isinstance(data, dict):
-            return data
-        over = {name: len(value) for name, value in data.items()
+    @model_validator(mode="after")
+    def _bounded(self) -> Any:
+        """Every list of the answer cut to its cap (``LIST_CAPS``); what was dropped said in one warning.
+        (After validation: a validator before it would make instructor's strict JSON validation refuse dates.)"""
+        over = {name: len(value) for name, value in self.__dict__.items()
                 if isinstance(value, list) and len(value) > LIST_CAPS.get(name, len(value))}
-        if not over:
-            return data
-        log.warning("a model answer held more values than a letter has: %s dropped (at most %s per answer)",
-                    ", ".join(f"{n - LIST_CAPS[name]} of {n} {name}" for name, n in over.items()),
-                    ", ".join(f"{LIST_CAPS[name]} {name}" for name in over))
-        return data | {name: data[name][:LIST_CAPS[name]] for name in over}
+        if over:
+            log.warning("a model answer held more values than a letter has: %s dropped (at most %s per answer)",
+                        ", ".join(f"{n - LIST_CAPS[name]} of {n} {name}" for name, n in over.items()),
+                        ", ".join(f"{LIST_CAPS[name]} {name}" for name in over))
+            for name in over:
+                setattr(self, name, getattr(self, name)[:LIST_CAPS[name]])
+        return self
 
 
 class AnswerCitation(_Answer):
