@@ -564,4 +564,13 @@ def schema() -> None:
 
 
 def main() -> None:
-    app()
+    """The console script: each command says what went wrong in one line; anything it did not foresee is
+    still one line here (``IMR_DEBUG=1`` shows the traceback)."""
+    try:
+        app()
+    except Exception as e:
+        if os.environ.get("IMR_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/bold red] unexpected {type(e).__name__}: {escape(' '.join(str(e).split()))} "
+                  "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)", highlight=False)
+        raise SystemExit(EXIT_NOTHING_EXTRACTED) from None

@@ -165,3 +165,33 @@ def test_cache_clear_never_removes_a_folder_of_other_files(tmp_path: Path, monke
     monkeypatch.setenv("IMR_CACHE_DIR", str(folder))
     _one_line(runner.invoke(app, ["cache", "clear"]), str(folder), "holds other files")
     assert (folder / "thesis.tex").read_text() == "years of work"
+
+
+def test_what_no_command_foresaw_is_still_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The console script's last resort, in addition to each command's own messages."""
+    from extractor import cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something\nnobody expected")
+
+    monkeypatch.setattr(cli.Record, "model_json_schema", broken)
+    monkeypatch.setattr("sys.argv", ["imr-extract", "schema"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected RuntimeError: something nobody expected" in err
+    monkeypatch.setenv("IMR_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        cli.main()
+
+
+def test_a_parquet_part_cut_short_is_one_line_on_resume_and_review(tmp_path: Path) -> None:
+    out = tmp_path / "items.parquet"
+    assert runner.invoke(app, ["extract", str(EXAMPLE), "-o", str(out), "-b", "offline", "-q"]).exit_code == 0
+    part = next(out.glob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[:300])
+    _one_line(runner.invoke(app, ["extract", str(EXAMPLE), "-o", str(out), "-b", "offline", "--resume"]), str(part),
+              "not a readable part")
+    _one_line(runner.invoke(app, ["stats", str(out)]), str(out), "not a readable Parquet")

@@ -67,7 +67,7 @@ def _read_parquet(path: Path) -> list[Record]:
     for doc_id, doc_rows in letters.items():
         try:
             records.append(_record_from_rows(doc_rows))
-        except (ValidationError, ValueError, KeyError) as e:
+        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as e:  # a row of other types
             raise ImrExtractError(f"{path}, document {doc_id}: not a record: {e}") from e
     return records
 
