@@ -374,8 +374,9 @@ def batch_prepare(
 def batch_submit(folder: BatchFolder) -> None:
     """Upload the request files to OpenAI's Batch API and start a batch for each (IMR_API_KEY).
     Run it again after a failure: only what was not accepted is sent."""
-    from .batch.api import submit, summary
+    from .batch.api import SUBMITTED, submit, summary
 
+    _check_outputs(files=[folder / SUBMITTED])  # before anything is uploaded: a batch made must be kept
     try:
         done = submit(folder, _settings(), on_file=lambda s: err.print(f"{s.file}: batch {s.batch_id} ({s.status})"))
     except ImrExtractError as e:
@@ -411,8 +412,9 @@ def batch_status(folder: BatchFolder) -> None:
 @batch_app.command("download")
 def batch_download(folder: BatchFolder) -> None:
     """Fetch the output and error files of every finished batch into FOLDER/results/ (each once)."""
-    from .batch.api import download
+    from .batch.api import RESULTS, download
 
+    _check_outputs(folders=[folder / RESULTS])
     try:
         written = download(folder, _settings())
     except ImrExtractError as e:

@@ -19,12 +19,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def display_path(path: str | Path) -> str:
     """The path as text that can always be printed and serialised: bytes of a file name that are
     not UTF-8 become ``\\xNN`` escapes (the same name always gives the same text)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def first_problem(error: ValidationError) -> str:
+    """The first thing pydantic found wrong, as ``field.path: message``: one line for a person."""
+    first = error.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or '(the whole)'}: {first['msg']}"
 
 
 class ImrExtractError(Exception):

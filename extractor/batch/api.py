@@ -18,7 +18,7 @@ from typing import Any
 import openai
 from pydantic import TypeAdapter, ValidationError
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, first_problem
 from ..llm.client import OPENAI_URL
 from ..settings import Settings
 from .folder import Batch
@@ -133,10 +133,8 @@ def load_submitted(folder: Path) -> list[Submitted]:
     except OSError as e:
         raise ConfigurationError(f"{path}: cannot be read: {e.strerror or e}") from e
     except ValidationError as e:
-        first = e.errors()[0]
-        raise ConfigurationError(f"{path}: not what `batch submit` writes ({'.'.join(map(str, first['loc']))}: "
-                                 f"{first['msg']}); the batch ids are in the API's batch list (metadata "
-                                 "imr_extract_file)") from None
+        raise ConfigurationError(f"{path}: not what `batch submit` writes ({first_problem(e)}); the batch ids are "
+                                 "in the API's batch list (metadata imr_extract_file)") from None
 
 
 def _save(folder: Path, done: list[Submitted]) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, first_problem
 from ..llm.prompt import PROMPT_VERSION
 from ..settings import Settings
 
@@ -75,9 +75,7 @@ class Batch:
         except OSError as e:
             raise ConfigurationError(f"{path}: cannot be read: {e.strerror or e}") from e
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "the file"
-            raise ConfigurationError(f"{path}: not what `batch prepare` writes: {where}: {first['msg']}") from None
+            raise ConfigurationError(f"{path}: not what `batch prepare` writes: {first_problem(e)}") from None
         if meta.prompt_version != PROMPT_VERSION:
             raise ConfigurationError(f"{folder}: prepared with prompt version {meta.prompt_version}, this imr-extract "
                                      f"has {PROMPT_VERSION}: prepare the batch again")
@@ -96,9 +94,7 @@ class Batch:
                     try:
                         entry = ManifestEntry.model_validate_json(line)
                     except ValidationError as e:
-                        first = e.errors()[0]
-                        where = ".".join(map(str, first["loc"])) or "the line"
-                        raise ConfigurationError(f"{path}:{number}: not a manifest line ({where}: {first['msg']}); "
+                        raise ConfigurationError(f"{path}:{number}: not a manifest line ({first_problem(e)}); "
                                                  "prepare the batch again") from None
                     if entry.file in seen:
                         log.warning("%s:%d: the letter %s is listed already (line %d): this line is skipped",

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ImrExtractError
+from ..errors import ImrExtractError, first_problem
 from ..models import Record
 
 
@@ -48,7 +48,7 @@ def _read_jsonl(path: Path) -> list[Record]:
             try:
                 records.append(Record.model_validate_json(line))
             except ValidationError as e:
-                raise ImrExtractError(f"{path}, line {number}: not a record: {_first_error(e)}") from None
+                raise ImrExtractError(f"{path}, line {number}: not a record: {first_problem(e)}") from None
     return records
 
 
@@ -98,11 +98,6 @@ def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
                        "source_path": first.get("source_path"), "source_sha256": first.get("source_sha256")},
         "error": {"type": error.split(":", 1)[0], "message": error.split(": ", 1)[-1]} if error else None,
     })
-
-
-def _first_error(e: ValidationError) -> str:
-    first = e.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or '(record)'}: {first['msg']}"
 
 
 def _read_duckdb(path: Path) -> list[Record]:

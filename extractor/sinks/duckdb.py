@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 from pydantic import ValidationError
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, first_problem
 from ..models import AWAITING_ANSWERS, Citation, Record
 from .base import record_key
 
@@ -195,9 +195,7 @@ def _record(path: Path, key: str, data: str | None) -> Record:
     try:
         return Record.model_validate_json(data or "")
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "(record)"
-        raise ConfigurationError(f"{path}: the stored record of {key} is not a record ({where}: {first['msg']})") from None
+        raise ConfigurationError(f"{path}: the stored record of {key} is not a record ({first_problem(e)})") from None
 
 
 @contextmanager

@@ -153,3 +153,17 @@ def test_a_submitted_json_of_the_wrong_types_is_one_line(tmp_path: Path, prepare
     done = runner.invoke(app, ["batch", "status", str(folder)])
     assert done.exit_code == 2 and "Traceback" not in done.output, done.output
     assert f"{folder / 'submitted.json'}: not what `batch submit` writes" in done.output
+
+
+def test_submit_and_download_check_where_they_write_before_any_call(tmp_path: Path, prepared: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _, _ = prepared
+    monkeypatch.setenv("IMR_API_KEY", "sk-test")
+    monkeypatch.setenv("IMR_BASE_URL", "http://127.0.0.1:9/v1")  # nothing may be called: it would fail otherwise
+    (folder / "submitted.json").mkdir()
+    (folder / "results").write_text("")
+    submitted = runner.invoke(app, ["batch", "submit", str(folder)])
+    assert submitted.exit_code == 2 and f"{folder / 'submitted.json'}: a folder" in submitted.output, submitted.output
+    (folder / "submitted.json").rmdir()
+    downloaded = runner.invoke(app, ["batch", "download", str(folder)])
+    assert downloaded.exit_code == 2 and f"{folder / 'results'}: not a folder" in downloaded.output, downloaded.output
