@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
@@ -64,6 +64,7 @@ class Batch:
     backend: str
     settings: dict[str, Any]
     files: list[str]
+    _said: set[int] = field(default_factory=set, compare=False, repr=False)  # manifest lines warned about once
 
     @classmethod
     def open(cls, folder: Path) -> Batch:
@@ -97,8 +98,10 @@ class Batch:
                         raise ConfigurationError(f"{path}:{number}: not a manifest line ({first_problem(e)}); "
                                                  "prepare the batch again") from None
                     if entry.file in seen:
-                        log.warning("%s:%d: the letter %s is listed already (line %d): this line is skipped",
-                                    path, number, entry.file, seen[entry.file])
+                        if number not in self._said:
+                            self._said.add(number)
+                            log.warning("%s:%d: the letter %s is listed already (line %d): this line is skipped",
+                                        path, number, entry.file, seen[entry.file])
                         continue
                     seen[entry.file] = number
                     yield entry.file, entry
