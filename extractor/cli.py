@@ -12,30 +12,40 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from . import evaluation
 from .errors import ImrExtractError, display_path
 from .evaluation.report import print_report
-from .models import Record
+from .models import ENDPOINT_FAILED, Record
 from .pipeline import extract_many, resolve_backend
 from .progress import RunProgress
 from .read import iter_letter_paths
 from .read.files import file_sha256
+from .redact import RedactedStream, Redactor
 from .resources import examples_dir
 from .settings import Settings
 from .sinks import open_sink, output_lock
 from .writable import check_output_file, check_output_folder
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
-err = Console(stderr=True, soft_wrap=True)
+# A traceback (a bug) never lists local variables: one of them could hold the key.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Structured records from California IMR letters.")
+# Everything the command prints goes through these two: paths and letter text are printed as text,
+# never read as rich markup, and the secrets of every Settings built (``_settings``) never show (no
+# highlighting either: its colour codes could split a key in two on a terminal, past the redaction).
+_shown = Redactor()
+_stdout = cast(TextIO, RedactedStream("stdout", _shown))
+err = Console(file=cast(TextIO, RedactedStream("stderr", _shown)), soft_wrap=True, markup=False, emoji=False,
+              highlight=False)
+out = Console(file=_stdout, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 EXIT_SOME_FAILED = 1
 EXIT_NOTHING_EXTRACTED = 2
@@ -47,7 +57,7 @@ class _WarningsToStderr(logging.Handler):
     """The library's warnings (an answer cache bypassed, ...) as one line each on stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        err.print(f"[yellow]warning:[/yellow] {escape(record.getMessage())}")
+        _warn(record.getMessage())
 
 
 logging.getLogger("extractor").addHandler(_WarningsToStderr(logging.WARNING))
@@ -69,9 +79,20 @@ NoCacheOption = Annotated[bool | None, typer.Option("--no-cache", help="Neither 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: only errors and the last line.")]
 
 
+def _echo(text: str) -> None:
+    """A line of data on stdout (tabs kept, nothing styled)."""
+    typer.echo(text, file=_stdout)
+
+
+def _warn(message: str) -> None:
+    err.print(Text.assemble(("warning:", "yellow"), " ", message))
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        _shown.add(settings.secrets)
+        return settings
     except ValidationError as e:
         first = e.errors()[0]
         _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
@@ -91,7 +112,7 @@ def _check_outputs(*, files: Iterable[Path] = (), folders: Iterable[Path] = ()) 
 
 
 def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 
@@ -103,7 +124,7 @@ def _announce_backend(settings: Settings) -> str:
     if chosen != "offline":
         _check_endpoint(settings, chosen)
     if settings.backend == "auto" and chosen == "offline":
-        err.print("[yellow]No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.[/yellow]")
+        err.print("No LLM endpoint configured (IMR_BASE_URL / IMR_API_KEY): using the offline parser.", style="yellow")
     return chosen
 
 
@@ -153,14 +174,16 @@ def extract(
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
     chosen = _announce_backend(settings)
     _write_records(output, letter_paths, chosen, lambda todo: extract_many(todo, backend=chosen, settings=settings),
-                   resume=resume, quiet=quiet)
+                   resume=resume, quiet=quiet, endpoint=settings.endpoint)
 
 
 def _write_records(output: Path, letter_paths: list[str], backend: str, records_for: Callable[[list[str]], Generator[Record, None, None]],
-                   *, resume: bool, quiet: bool, label: str = "extracting") -> None:
+                   *, resume: bool, quiet: bool, endpoint: str, label: str = "extracting") -> None:
     """Records for ``letter_paths`` into ``output`` (what it holds already skipped with ``resume``), with
-    progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``."""
+    progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``. The first
+    letter the model ``endpoint`` failed is said at once, naming it; the count comes at the end."""
     tally = _Tally(backend)
+    watch = _EndpointWatch(endpoint)
     try:
         with output_lock(output), closing(open_sink(output, resume=resume)) as sink, _interrupts():
             todo = _not_done(letter_paths, sink.completed()) if resume else letter_paths
@@ -171,9 +194,10 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
                     sink.write(record)
                     tally.add(record)
                     progress.add(record)
+                    watch.see(record)
                     if record.error is not None:
-                        err.print(f"[red]{escape(record.provenance.source_path or record.document_id)}[/red]: "
-                                  f"{escape(record.error.message)} ({record.error.type})")
+                        err.print(Text.assemble((record.provenance.source_path or record.document_id, "red"),
+                                                f": {record.error.message} ({record.error.type})"))
     except KeyboardInterrupt:
         err.print(f"interrupted: {tally.line()} -> {output}")
         err.print("run the same command with --resume to go on from there")
@@ -188,8 +212,24 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
         err.print(tally.spent.line())
     if tally.failed and not tally.ok and not tally.skipped:
         raise typer.Exit(EXIT_NOTHING_EXTRACTED)
-    if tally.failed:
+    if tally.failed or (tally.spent is not None and tally.spent.endpoint_failed):
         raise typer.Exit(EXIT_SOME_FAILED)
+
+
+class _EndpointWatch:
+    """Says once, at the first letter the model endpoint failed, that it failed, naming it."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.said = False
+
+    def see(self, record: Record) -> None:
+        if self.said or not record.endpoint_failed:
+            return
+        self.said = True
+        why = next(w.message for w in record.warnings if w.code == ENDPOINT_FAILED)
+        _warn(f"the model endpoint {self.endpoint} failed: {why}; letters keep the parser's values for what it did "
+              "not answer (counted at the end)")
 
 
 class _Tally:
@@ -283,7 +323,7 @@ def eval_command(
     invalid: dict[str, str] = {}
 
     def left_out(path: Path, reason: str) -> None:
-        err.print(f"[yellow]warning:[/yellow] {escape(str(path))}: {escape(reason)}: left out of the scores")
+        _warn(f"{display_path(path)}: {reason}: left out of the scores")
         invalid[str(path)] = reason
 
     try:
@@ -293,7 +333,7 @@ def eval_command(
     except ImrExtractError as e:
         _fail(str(e))
     report.invalid_gold = invalid
-    print_report(report, Console())
+    print_report(report, out)
     if (spent := _run_summary(chosen)) is not None:
         for record in records:
             spent.add(record)
@@ -316,10 +356,12 @@ def eval_command(
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
     todo = list(paths)
+    watch = _EndpointWatch(settings.endpoint)
     with RunProgress(len(todo), console=err, label="evaluating", quiet=quiet) as progress:
         for record in extract_many(todo, backend=backend, settings=settings):
             into.append(record)
             progress.add(record)
+            watch.see(record)
     return into
 
 
@@ -360,7 +402,7 @@ def batch_prepare(
                 failed += prepared.error is not None
                 progress.step(ok=prepared.error is None)
                 if prepared.error is not None:
-                    err.print(f"[red]{escape(prepared.path)}[/red]: {escape(prepared.error)}")
+                    err.print(Text.assemble((prepared.path, "red"), f": {prepared.error}"))
     except ImrExtractError as e:
         _fail(str(e))
     except OSError as e:
@@ -396,8 +438,8 @@ def batch_status(folder: BatchFolder) -> None:
         _fail(str(e))
     for s in done:
         if s.batch_id:
-            typer.echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed"
-                       + "".join(f"\t{escape(e)}" for e in s.errors[:3]))
+            _echo(f"{s.file}\t{s.batch_id}\t{s.status}\t{s.completed}/{s.total} done, {s.failed} failed"
+                  + "".join(f"\t{e}" for e in s.errors[:3]))
     totals = summary(done)
     err.print(f"{totals['finished']}/{totals['batches']} batch(es) finished; {totals['completed']}/{totals['total']} "
               f"request(s) done, {totals['failed']} failed")
@@ -456,7 +498,7 @@ def batch_collect(
         _fail(str(e))
     _write_records(output, letter_files, batch.backend,
                    lambda todo: collect(batch, files, settings, paths=todo, online=online),
-                   resume=resume, quiet=quiet, label="collecting")
+                   resume=resume, quiet=quiet, endpoint=settings.endpoint, label="collecting")
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The cache of model answers.")
@@ -470,9 +512,9 @@ def cache_stats_command() -> None:
 
     stats = cache_stats(_settings())
     if "problem" in stats:
-        typer.echo(f"{stats['directory']}: {stats['problem']}")
+        _echo(f"{stats['directory']}: {stats['problem']}")
         return
-    typer.echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
+    _echo(f"{stats['directory']}: {stats['entries']} answer(s), {stats['size_bytes']} bytes")
 
 
 @cache_app.command("clear")
@@ -485,7 +527,7 @@ def cache_clear_command() -> None:
         removed = clear_cache(settings)
     except OSError as e:
         _fail(f"{settings.cache_dir}: cannot clear the cache: {e.strerror or e}")
-    typer.echo(f"removed {removed} cached answer(s)")
+    _echo(f"removed {removed} cached answer(s)")
 
 
 def _load_records(path: Path) -> list[Record]:
@@ -499,10 +541,27 @@ def _load_records(path: Path) -> list[Record]:
 
 @app.command()
 def review(
-    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl, .parquet or .duckdb (--serve: a .duckdb store).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the site (index.html, dashboard.html, letters/).")] = Path("review"),
+    serve: Annotated[bool, typer.Option("--serve", help="Run the review server over a DuckDB store instead of writing a site.")] = False,
+    host: Annotated[str, typer.Option(help="--serve: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="--serve: the port (0: a free one).")] = 8765,
+    reviewer: Annotated[str | None, typer.Option(help="--serve: the name corrections are recorded under (default: the user).")] = None,
 ) -> None:
-    """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard."""
+    """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard.
+    With --serve, a local web app to resolve flagged values, the corrections kept in the store."""
+    if serve:
+        import getpass
+
+        from .review.server import serve as serve_store
+
+        if records.suffix.lower() != ".duckdb":
+            _fail(f"{display_path(records)}: --serve needs a DuckDB store (extract ... -o corpus.duckdb)")
+        try:
+            serve_store(records, host=host, port=port, reviewer=reviewer or getpass.getuser())
+        except ImrExtractError as e:
+            _fail(str(e))
+        return
     from .review import build_site
 
     _check_outputs(folders=[output])
@@ -516,6 +575,24 @@ def review(
     err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
 
 
+@app.command("export-gold")
+def export_gold(
+    store: Annotated[Path, typer.Argument(help="A DuckDB store written by extract (-o corpus.duckdb).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the gold files (<document_id>.json).")],
+    reviewed_only: Annotated[bool, typer.Option("--reviewed-only", help="Only letters with at least one correction.")] = False,
+) -> None:
+    """Gold files in the contract's format from a store, reviewers' corrections applied: `eval --gold` scores them."""
+    from .review.gold import export_gold as write_gold
+
+    try:
+        written, skipped = write_gold(store, output, reviewed_only=reviewed_only)
+    except ImrExtractError as e:
+        _fail(str(e))
+    for line in skipped:
+        err.print(line)
+    err.print(f"{written} gold file(s) -> {display_path(output)}")
+
+
 @app.command()
 def stats(
     records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
@@ -523,7 +600,7 @@ def stats(
     """Overturn rates by category, drug, guideline source and reviewer specialty; decisions by month; review load."""
     from .review import compute_stats, print_stats
 
-    print_stats(compute_stats(_load_records(records)), Console())
+    print_stats(compute_stats(_load_records(records)), out)
 
 
 @app.command("serve-local")
@@ -541,8 +618,8 @@ def serve_local(
     stopping = threading.Event()
     try:
         with local_server(model, port=port or None, context=context) as server:
-            err.print("[green]Local model server ready.[/green] Point imr-extract at it:")
-            typer.echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
+            err.print(Text.assemble(("Local model server ready.", "green"), " Point imr-extract at it:"))
+            _echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
             err.print("(it answers one request at a time: keep IMR_MAX_CONCURRENCY at 1). Ctrl-C stops it.")
 
             def stop(signum: int, frame: object) -> None:  # Ctrl-C reaches the server too: whoever is first
@@ -562,7 +639,7 @@ def serve_local(
 @app.command()
 def schema() -> None:
     """Print the record's JSON Schema."""
-    typer.echo(json.dumps(Record.model_json_schema(), indent=2))
+    _echo(json.dumps(Record.model_json_schema(), indent=2))
 
 
 def main() -> None:
@@ -573,6 +650,6 @@ def main() -> None:
     except Exception as e:
         if os.environ.get("IMR_DEBUG"):
             raise
-        err.print(f"[bold red]error:[/bold red] unexpected {type(e).__name__}: {escape(' '.join(str(e).split()))} "
-                  "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)", highlight=False)
+        err.print(Text.assemble(("error:", "bold red"), f" unexpected {type(e).__name__}: {' '.join(str(e).split())} "
+                                "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)"))
         raise SystemExit(EXIT_NOTHING_EXTRACTED) from None

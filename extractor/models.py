@@ -140,6 +140,9 @@ class Item(_Model):
 # The warning on a record made without some of its model answers (``batch collect`` before the batch
 # answered them, or where it failed them): the sinks keep it, and ``--resume`` does the letter again.
 AWAITING_ANSWERS = "not_in_batch"
+# The warning on a record some of whose questions the model endpoint failed (unreachable, timed out,
+# an HTTP error after the retries): those fields kept the parser's values. The run says so and counts them.
+ENDPOINT_FAILED = "endpoint_failed"
 
 
 class ExtractionWarning(_Model):
@@ -221,3 +224,8 @@ class Record(_Model):
     def awaiting_answers(self) -> bool:
         """Made without some of its model answers (``AWAITING_ANSWERS``): ``--resume`` does it again."""
         return any(w.code == AWAITING_ANSWERS for w in self.warnings)
+
+    @property
+    def endpoint_failed(self) -> bool:
+        """Some of its questions got no answer because the endpoint failed (``ENDPOINT_FAILED``)."""
+        return any(w.code == ENDPOINT_FAILED for w in self.warnings)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .redact import Redactor, endpoint_name, redactor
+
+OPENAI_URL = "https://api.openai.com/v1"
+MAX_FILE_MB = 1024.0  # a letter is read whole into memory, and the PDF reader has 1 GiB
 
 
 def _default_cache_dir() -> Path:
@@ -16,10 +22,11 @@ def _default_cache_dir() -> Path:
 class Settings(BaseSettings):
     """Everything configurable. Built once (CLI or caller); nothing deeper reads the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="IMR_", extra="forbid", frozen=True)
+    # inf and nan are refused in every number: IMR_MAX_FILE_MB=inf would pass ``gt=0`` and fail every letter.
+    model_config = SettingsConfigDict(env_prefix="IMR_", extra="forbid", frozen=True, allow_inf_nan=False)
 
     backend: str = Field(default="auto", description="auto, offline, llm, hybrid")
-    max_file_mb: float = Field(default=10.0, gt=0, description="Largest letter file accepted, in MB.")
+    max_file_mb: float = Field(default=10.0, gt=0, le=MAX_FILE_MB, description="Largest letter file accepted, in MB.")
     workers: int = Field(default=1, ge=1, le=64, description="Processes for a batch (more cores for parsing and validation).")
 
     # The model endpoint: any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server).
@@ -61,6 +68,25 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never be shown or stored: the API key, a password in the endpoint's URL."""
+        try:
+            password = urlsplit(self.base_url).password if self.base_url else None
+        except ValueError:  # a URL that cannot be parsed: the command refuses it (no password to hide)
+            password = None
+        return tuple(s for s in (self.api_key.get_secret_value() if self.api_key else None, password) if s)
+
+    @property
+    def redactor(self) -> Redactor:
+        """What takes the secrets out of messages, records and files."""
+        return redactor(self.secrets)
+
+    @property
+    def endpoint(self) -> str:
+        """The model endpoint's URL fit to print (no credentials in it)."""
+        return endpoint_name(self.base_url or OPENAI_URL)
 
     @property
     def endpoint_configured(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -137,6 +138,31 @@ def test_a_letter_whose_file_is_gone_shows_its_fields_and_says_so(site: Path) ->
     page = (site / "letters" / "gone.html").read_text(encoding="utf-8")
     assert "cannot be shown" in page and "gone.txt" in page
     assert 'id="letter-text"' not in page and 'data-field="case_number"' in page
+
+
+@pytest.mark.parametrize("swap", ["symlink elsewhere", "edited", "fifo", "no checksum"])
+def test_a_letter_is_shown_only_if_its_file_is_the_one_the_record_was_made_from(tmp_path: Path, swap: str) -> None:
+    letter = tmp_path / "letter.txt"
+    shutil.copy(LETTERS / "imr-000.txt", letter)
+    record = extract(letter, backend="offline")
+    secret = tmp_path / "passwd.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n" + (LETTERS / "imr-002.txt").read_text(encoding="utf-8"))
+    letter.unlink()
+    if swap == "symlink elsewhere":  # a record from elsewhere whose path now names another file
+        letter.symlink_to(secret)
+    elif swap == "edited":
+        letter.write_text((LETTERS / "imr-000.txt").read_text(encoding="utf-8") + "root:x:0:0:root")
+    elif swap == "fifo":
+        os.mkfifo(letter)
+    else:
+        shutil.copy(LETTERS / "imr-000.txt", letter)
+        record.provenance.source_sha256 = None
+    build_site([record], tmp_path / "site")
+    page = (tmp_path / "site" / "letters" / page_names([record])[0]).read_text(encoding="utf-8")
+    assert "root:x:0:0" not in page and 'id="letter-text"' not in page
+    assert 'id="text-problem"' in page and "letter.txt" in page
+    assert {"symlink elsewhere": "SHA-256 differs", "edited": "SHA-256 differs", "fifo": "not a regular file",
+            "no checksum": "no SHA-256"}[swap] in page
 
 
 def test_index_lists_every_letter_with_what_the_filters_need(records: list[Record], site: Path) -> None:

@@ -1,14 +1,13 @@
 """``batch submit / status / download``: a prepared folder through OpenAI's Batch API (files and
 batches endpoints) with the configured key. What was submitted is kept in ``submitted.json`` in the
 folder, one entry per request file, written as each is accepted: a submit that stops part way is run
-again and sends only the rest; a download fetches each output and error file once, into ``results/``.
+again and sends only the rest, and a second submit while one runs stops at once; a download fetches each output and error file once, into ``results/``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import ConfigurationError, first_problem
 from ..llm.client import OPENAI_URL
 from ..settings import Settings
+from ..sinks import lock_file
 from .folder import Batch
 from .requests import URL
 
@@ -52,8 +52,9 @@ def submit(folder: Path, settings: Settings, *, on_file: Callable[[Submitted], N
     (24-hour window). What was accepted is saved at each step, so a run stopped anywhere is run
     again without creating a second batch for a file (a duplicate would be billed twice)."""
     batch = Batch.open(folder)
-    done = load_submitted(folder)
-    with _client(settings) as client:
+    busy = f"{folder}: another imr-extract run is submitting this batch; wait for it to end"
+    with lock_file(folder.resolve() / ".submit.lock", busy), _client(settings) as client:
+        done = load_submitted(folder)  # read under the lock: what the other run accepted is not sent twice
         for name in batch.files:
             current = [s for s in done if s.file == name]
             entry = current[-1] if current else None
@@ -97,7 +98,7 @@ def refresh(folder: Path, settings: Settings) -> list[Submitted]:
             counts = batch.request_counts
             entry.status, entry.output_file_id, entry.error_file_id = batch.status, batch.output_file_id, batch.error_file_id
             entry.completed, entry.failed, entry.total = (counts.completed, counts.failed, counts.total) if counts else (0, 0, 0)
-            entry.errors = [f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+            entry.errors = [settings.redactor.message(f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else ""))
                             for e in (batch.errors.data or [] if batch.errors else [])]
     _save(folder, done)
     return done
@@ -143,13 +144,10 @@ def _save(folder: Path, done: list[Submitted]) -> None:
     os.replace(tmp, folder / SUBMITTED)
 
 
-_KEYISH = re.compile(r"\b(sk|key)-[\w*-]{4,}")
-
-
 @contextmanager
 def _client(settings: Settings) -> Iterator[openai.OpenAI]:
-    """The API client; a failed call inside comes out as a ``ConfigurationError`` in words, with
-    nothing key-like in them."""
+    """The API client; a failed call inside comes out as a ``ConfigurationError`` in words, without
+    the key (a server may echo it) or anything shaped like one."""
     if settings.api_key is None and settings.base_url is None:
         raise ConfigurationError("the Batch API needs IMR_API_KEY (OpenAI) or IMR_BASE_URL (a compatible server)")
     key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
@@ -159,9 +157,9 @@ def _client(settings: Settings) -> Iterator[openai.OpenAI]:
     except openai.AuthenticationError:
         raise ConfigurationError("the Batch API refused the API key (HTTP 401): check IMR_API_KEY") from None
     except openai.APIStatusError as e:
-        raise ConfigurationError(f"the Batch API answered HTTP {e.status_code}: {_KEYISH.sub('[key]', e.message)}") from None
+        raise ConfigurationError(f"the Batch API answered HTTP {e.status_code}: {settings.redactor.message(e.message)}") from None
     except openai.APIConnectionError as e:
-        raise ConfigurationError(f"could not reach the Batch API: {_KEYISH.sub('[key]', str(e))}") from None
+        raise ConfigurationError(f"could not reach the Batch API: {settings.redactor.message(str(e))}") from None
     finally:
         client.close()
 

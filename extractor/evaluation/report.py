@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .scoring import EvalReport
 
@@ -38,4 +39,4 @@ def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) 
     console.print(fields)
     failed = {d: doc["error"] for d, doc in report.documents.items() if doc.get("error")}
     for doc_id, error in failed.items():
-        console.print(f"[red]{doc_id}[/red]: {error}")
+        console.print(Text.assemble((doc_id, "red"), f": {error}"))  # ids and messages are text, not markup

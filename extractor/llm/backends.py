@@ -29,7 +29,17 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 
 from ..evaluation.scoring import greedy_pairs
-from ..models import AWAITING_ANSWERS, ExtractionWarning, FieldSource, Item, Provenance, Record, Span, Usage
+from ..models import (
+    AWAITING_ANSWERS,
+    ENDPOINT_FAILED,
+    ExtractionWarning,
+    FieldSource,
+    Item,
+    Provenance,
+    Record,
+    Span,
+    Usage,
+)
 from ..parse import ParsedLetter, clean_letter, parse_letter
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
@@ -40,6 +50,7 @@ from .check import JUDGEMENT_FIELDS, check_item, item_evidence
 from .client import ModelCaller, Reply
 from .ground import Grounder, locate
 from .prompt import Prompt, fill_prompt, hybrid_excerpt, letter_excerpt, letter_prompt
+from .retry import ENDPOINT_FAILURES
 from .schema import Answer, FillAnswer, FilledItem, LetterAnswer, LetterItem, salvage
 from .usage import add_usage
 
@@ -73,6 +84,8 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
     if answers.parts > 1:
         warnings.append(ExtractionWarning(code="split", message=f"asked in {answers.parts} parts to fit the model's "
                                                                 f"context ({await caller.context_window()} tokens)"))
+    if answers.endpoint_failure:
+        warnings.append(ExtractionWarning(code=ENDPOINT_FAILED, message=answers.endpoint_failure))
     if answers.awaiting:
         warnings.append(ExtractionWarning(code=AWAITING_ANSWERS, message=(
             f"{answers.awaiting} question(s) had no answer in the batch; collect again with their results "
@@ -97,6 +110,7 @@ class Answers:
     failure: str | None = None  # why a letter without parser items has no answer
     parts: int = 1  # how many requests the letter was split into to fit the context (first round)
     awaiting: int = 0  # questions a batch's results held no answer to (``batch collect``)
+    endpoint_failure: str | None = None  # why the endpoint gave no answer to a question (unreachable, ...)
     usage: Usage = field(default_factory=Usage)
 
 
@@ -232,6 +246,8 @@ class _Asker:
                 self.cache.put(key, reply.answer, reply.usage)
         self.answers.usage = add_usage(self.answers.usage, reply.usage)
         self.answers.awaiting += reply.error is not None and reply.error.kind == AWAITING_ANSWERS
+        if reply.error is not None and reply.error.kind in ENDPOINT_FAILURES:
+            self.answers.endpoint_failure = str(reply.error)
         self.replies[prompt.digest] = reply
         return reply
 

@@ -2,7 +2,8 @@
 sends no request.
 
 The key hashes exactly those (never the endpoint's key); the value is the validated answer and
-the usage of the call that made it. Only model answers are stored, never settings.
+the usage of the call that made it, the endpoint's key redacted should a server echo it. Only model
+answers are stored, never settings.
 
 The cache only saves requests, so it must never stop a run: a cache that cannot be opened, read
 or written (corrupt, read-only, disk full) is reported once, as a warning on the ``extractor``
@@ -27,6 +28,7 @@ import diskcache
 from pydantic import BaseModel
 
 from ..models import Usage
+from ..redact import Redactor
 from ..settings import Settings
 from .prompt import Prompt
 from .schema import schema_hash
@@ -56,8 +58,9 @@ class AnswerCache:
     """A diskcache directory of answers, shared safely by threads and processes; on the first
     failure to read or write it, reported once and bypassed for the rest of the run."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, redactor: Redactor | None = None) -> None:
         self.directory = directory
+        self._redactor = redactor or Redactor()
         self._cache: diskcache.Cache | None = _open(directory)
 
     def get(self, key: str, response_model: type[M]) -> tuple[M, Usage] | None:
@@ -81,8 +84,8 @@ class AnswerCache:
         if self._cache is None:
             return
         try:
-            self._cache.set(key, json.dumps({"answer": answer.model_dump(mode="json"),
-                                             "usage": usage.model_dump(mode="json")}))
+            self._cache.set(key, self._redactor.text(json.dumps({"answer": answer.model_dump(mode="json"),
+                                                                 "usage": usage.model_dump(mode="json")})))
         except CACHE_FAILURES as e:
             self._give_up(e)
 
@@ -133,7 +136,7 @@ def _reason(error: Exception) -> str:
 
 def open_cache(settings: Settings) -> AnswerCache | None:
     """The cache the settings ask for, or None with ``no_cache``."""
-    return None if settings.no_cache else AnswerCache(settings.cache_dir)
+    return None if settings.no_cache else AnswerCache(settings.cache_dir, settings.redactor)
 
 
 def stats(settings: Settings) -> dict[str, object]:

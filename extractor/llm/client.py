@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from ..errors import ConfigurationError, ModelError
 from ..models import Usage
-from ..settings import Settings
+from ..settings import OPENAI_URL, Settings
 from .budget import DEFAULT_CONTEXT, OPENAI_CONTEXT
 from .prompt import Prompt
 from .retry import with_retries
@@ -33,7 +33,6 @@ from .usage import usage
 # handler would print them all. A NullHandler leaves them to the application's logging set-up.
 logging.getLogger("instructor").addHandler(logging.NullHandler())
 
-OPENAI_URL = "https://api.openai.com/v1"
 _NO_KEY = "not-needed"  # local servers ignore the key; the SDK insists on one
 # How each IMR_MODE asks the server to keep to the answer's schema (README, "LLM backends"):
 # tools = a forced tool call; json_schema = OpenAI-style structured outputs; json_object = JSON

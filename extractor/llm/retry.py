@@ -23,6 +23,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ..errors import ModelError
 
 T = TypeVar("T")
+# The kinds of ``ModelError`` that are the endpoint's failure, not the answer's (``ENDPOINT_FAILED``).
+ENDPOINT_FAILURES = ("transport", "timeout")
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0

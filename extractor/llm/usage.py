@@ -67,6 +67,7 @@ class RunSummary:
     needs_review: int = 0
     cached: int = 0
     awaiting: int = 0  # letters made without some of their batch's answers (``batch collect``)
+    endpoint_failed: int = 0  # letters that kept some parser values because the endpoint failed
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -78,6 +79,7 @@ class RunSummary:
         self.errors += not record.ok
         self.needs_review += record.needs_review
         self.awaiting += record.awaiting_answers
+        self.endpoint_failed += record.endpoint_failed
         u = record.provenance.usage
         if u is None:
             return
@@ -96,7 +98,8 @@ class RunSummary:
         if self.requests == 0 and self.prompt_tokens == 0:
             cost = "$0"
         awaiting = f", {self.awaiting} awaiting batch answers" if self.awaiting else ""
-        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}); "
+        failed = f", {self.endpoint_failed} kept the parser's values because the endpoint failed" if self.endpoint_failed else ""
+        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}{failed}); "
                 f"{self.requests} requests, {self.cached} from cache; "
                 f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens; {cost}")
 

@@ -8,11 +8,9 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..errors import ImrExtractError
 from ..evaluation.scoring import EvalReport
 from ..models import Record, Span
-from ..read.files import read_letter
-from .site import environment
+from .site import environment, source_letter
 
 CONTEXT = 240
 _HEADLINE = ("documents", "items", "item_recall", "item_precision", "decision_accuracy", "field_accuracy",
@@ -69,12 +67,8 @@ def _misses(report: EvalReport, records: dict[str, Record]) -> list[Miss]:
 
 
 def _text(record: Record | None) -> str | None:
-    if record is None or not record.provenance.source_path:
-        return None
-    try:
-        return read_letter(record.provenance.source_path).text
-    except ImrExtractError:
-        return None
+    letter = source_letter(record)[0] if record is not None else None
+    return letter.text if letter is not None else None
 
 
 def write_eval_report(report: EvalReport, records: list[Record], path: str | Path) -> None:

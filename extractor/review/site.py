@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from ..errors import ImrExtractError
 from ..models import Record
+from ..read.files import LetterText as ReadLetter
 from ..read.files import read_letter
 from . import charts
 from .highlight import Field, citation_text, fields_with_spans, mark_text
@@ -51,18 +52,31 @@ class LetterText:
 
 
 def letter_text(record: Record, fields: list[Field]) -> LetterText:
-    """Re-read the letter from its source path and mark every field; say why if it cannot be read."""
-    path = record.provenance.source_path
+    """The letter's text with every field marked, or why it is not shown."""
+    letter, problem = source_letter(record)
+    if letter is None:
+        return LetterText(None, frozenset(), problem)
+    html, marked = mark_text(letter.text, fields)
+    return LetterText(html, frozenset(marked), None)
+
+
+def source_letter(record: Record) -> tuple[ReadLetter | None, str | None]:
+    """The letter the record was made from, re-read from its source path, only if the file is that
+    letter (its SHA-256 is the record's): records can come from elsewhere, and a path can name any
+    file by now (a symlink to /etc/passwd). Else None, and why its text is not shown."""
+    path, expected = record.provenance.source_path, record.provenance.source_sha256
     if not path:
-        return LetterText(None, frozenset(), "The record names no source file, so the letter's text cannot be shown.")
+        return None, "The record names no source file, so the letter's text cannot be shown."
+    if not expected:
+        return None, f"The record holds no SHA-256 to check {path} against, so its text is not shown."
     try:
         letter = read_letter(path)
     except ImrExtractError as e:
-        return LetterText(None, frozenset(), f"The letter's text cannot be shown: {e}")
-    html, marked = mark_text(letter.text, fields)
-    changed = record.provenance.source_sha256 not in (None, letter.sha256)
-    problem = f"{path} has changed since it was extracted: the marks may be off." if changed else None
-    return LetterText(html, frozenset(marked), problem)
+        return None, f"The letter's text cannot be shown: {e}"
+    if letter.sha256 != expected:
+        return None, (f"{path} is not the file this record was made from (its SHA-256 differs: changed, replaced "
+                      "or pointing elsewhere), so its text is not shown.")
+    return letter, None
 
 
 # A page name's stem at most (file systems allow 255 bytes): a longer id keeps its start and a hash of the whole.

@@ -64,9 +64,10 @@ async def stream_records(
         async with gate:
             try:
                 letter = await loop.run_in_executor(_reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
-                return await extract_letter(letter, backend, caller, cache)
+                record = await extract_letter(letter, backend, caller, cache)
             except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
-                return error_record(path, e, backend)
+                record = error_record(path, e, backend)
+            return settings.redactor.record(record)  # a server may echo the key: never into a record
 
     window = settings.max_concurrency * WINDOW_PER_SLOT
     room = asyncio.Semaphore(window)  # letters started and not yet handed on
@@ -195,7 +196,7 @@ def extract_one(
             if cache is not None:
                 cache.close()
 
-    record = _run(run())
+    record = settings.redactor.record(_run(run()))
     if record.error is not None:
         raise ModelError(f"{letter.path}: {record.error.message}")
     return record

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ..errors import ConfigurationError, OutputInUseError
@@ -23,7 +23,7 @@ from .base import Sink, record_key
 from .jsonl import JsonlSink
 from .parquet import ParquetSink
 
-__all__ = ["SINKS", "JsonlSink", "ParquetSink", "Sink", "open_sink", "output_lock", "record_key"]
+__all__ = ["SINKS", "JsonlSink", "ParquetSink", "Sink", "lock_file", "open_sink", "output_lock", "record_key"]
 
 
 def _duckdb(path: Path, *, resume: bool = False) -> Sink:
@@ -34,6 +34,7 @@ def _duckdb(path: Path, *, resume: bool = False) -> Sink:
 
 SINKS: dict[str, Callable[..., Sink]] = {".jsonl": JsonlSink, ".ndjson": JsonlSink, ".parquet": ParquetSink,
                                          ".duckdb": _duckdb}
+EMPTY_IS_VALID = (".jsonl", ".ndjson")  # outputs that an empty file is a valid start of
 
 
 def open_sink(path: str | Path, *, resume: bool = False) -> Sink:
@@ -56,17 +57,46 @@ def _usable(path: str | Path) -> Path:
 
 @contextmanager
 def output_lock(path: str | Path) -> Iterator[None]:
-    """Hold ``<output>.lock`` for the run: a second run on the same output stops at once."""
+    """Hold the output for the run, whatever name it is given, so that a second run on it stops at
+    once: ``<output>.lock`` beside the real output (a symlink, a relative path or a symlinked folder
+    lead to the same one) and, when the output exists, a lock on the output itself (a hard link is
+    another name for the same file)."""
     p = _usable(path)
-    lock = p.with_name(p.name + ".lock")
-    try:
-        handle = lock.open("a")
-    except OSError as e:
-        raise ConfigurationError(f"{p}: cannot create the lock file {lock}: {e.strerror or e}") from e
-    with handle:
+    real = p.resolve()
+    busy = f"{p}: another imr-extract run is writing this output; wait for it to end or choose another --output"
+    with ExitStack() as held:
+        held.enter_context(lock_file(real.with_name(real.name + ".lock"), busy))
+        # The output itself, whatever it is (a file, a Parquet folder; O_NONBLOCK: a FIFO would block). A
+        # JSONL output is made now, empty, so that a hard link made to it during the run is held too.
+        create = os.O_CREAT if real.suffix.lower() in EMPTY_IS_VALID else 0
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputInUseError(f"{p}: another imr-extract run is writing this output; wait for it to end "
-                                   f"or choose another --output") from None
+            itself = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | create, 0o644)
+        except OSError:
+            pass  # not there yet (a store: DuckDB locks it once made) or not readable: the lock file holds it
+        else:
+            held.enter_context(_locked(itself, busy))
         yield
+
+
+@contextmanager
+def lock_file(lock: Path, busy: str) -> Iterator[None]:
+    """Hold the file ``lock`` (made if need be) for the block; ``OutputInUseError(busy)`` if another run does."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise ConfigurationError(f"cannot create the lock file {lock}: {e.strerror or e}") from e
+    with _locked(fd, busy):
+        yield
+
+
+@contextmanager
+def _locked(fd: int, busy: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``fd`` for the block (closed after), or ``OutputInUseError``."""
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputInUseError(busy) from None
+        yield
+    finally:
+        os.close(fd)

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from ..errors import ConfigurationError, first_problem
 from ..models import AWAITING_ANSWERS, Citation, Record
 from .base import record_key
+from .corrections import apply_corrections, create_review_schema, latest_by_record
 
 _STRINGS = pa.list_(pa.string())
 
@@ -73,18 +74,18 @@ _RATE = ("count(*) AS items, count(*) FILTER (WHERE decision = 'overturned') AS 
          "round(count(*) FILTER (WHERE decision = 'overturned') / count(*), 3) AS overturn_rate")
 _REVIEWER_CITED = "(SELECT DISTINCT source_path, item_index, source, guideline FROM citations WHERE role = 'reviewer')"
 VIEWS: dict[str, str] = {
-    "overturn_by_category": f"SELECT category, {_RATE} FROM items GROUP BY ALL ORDER BY items DESC, category",
-    "overturn_by_drug": f"SELECT generic_name, {_RATE} FROM items WHERE generic_name IS NOT NULL "
+    "overturn_by_category": f"SELECT category, {_RATE} FROM items_reviewed GROUP BY ALL ORDER BY items DESC, category",
+    "overturn_by_drug": f"SELECT generic_name, {_RATE} FROM items_reviewed WHERE generic_name IS NOT NULL "
                         "GROUP BY ALL ORDER BY items DESC, generic_name",
     "overturn_by_guideline_source": f"SELECT source, {_RATE} FROM (SELECT DISTINCT source_path, item_index, source "
-                                    f"FROM {_REVIEWER_CITED}) JOIN items USING (source_path, item_index) "
+                                    f"FROM {_REVIEWER_CITED}) JOIN items_reviewed USING (source_path, item_index) "
                                     "GROUP BY ALL ORDER BY items DESC, source",
     "overturn_by_guideline": f"SELECT source, guideline, {_RATE} FROM {_REVIEWER_CITED} "
-                             "JOIN items USING (source_path, item_index) GROUP BY ALL ORDER BY items DESC, source, guideline",
-    "overturn_by_specialty": f"SELECT reviewer_specialty, {_RATE} FROM items JOIN letters USING (source_path) "
+                             "JOIN items_reviewed USING (source_path, item_index) GROUP BY ALL ORDER BY items DESC, source, guideline",
+    "overturn_by_specialty": f"SELECT reviewer_specialty, {_RATE} FROM items_reviewed JOIN letters_reviewed USING (source_path) "
                              "WHERE reviewer_specialty IS NOT NULL GROUP BY ALL ORDER BY items DESC, reviewer_specialty",
-    "overturn_by_month": f"SELECT date_trunc('month', decision_date)::DATE AS month, {_RATE} FROM items "
-                         "JOIN letters USING (source_path) WHERE decision_date IS NOT NULL GROUP BY ALL ORDER BY month",
+    "overturn_by_month": f"SELECT date_trunc('month', decision_date)::DATE AS month, {_RATE} FROM items_reviewed "
+                         "JOIN letters_reviewed USING (source_path) WHERE decision_date IS NOT NULL GROUP BY ALL ORDER BY month",
 }
 
 
@@ -93,7 +94,8 @@ class DuckDbSink:
 
     The store keeps every letter it already holds: a letter written again (same source path)
     replaces its old rows, so a re-run never duplicates. ``resume`` is accepted for the interface
-    every sink shares; the skipping itself is the caller's, from ``completed()``.
+    every sink shares; the skipping itself is the caller's, from ``completed()``. Reviewers' corrections
+    (``corrections.py``) are kept apart and never deleted by a re-run; the views read the corrected values.
     """
 
     def __init__(self, path: str | Path, *, resume: bool = False, batch: int = 500, flush_seconds: float = 5.0) -> None:
@@ -110,6 +112,7 @@ class DuckDbSink:
                     self._con.register("empty", schema.empty_table())
                     self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
                 self._con.unregister("empty")
+                create_review_schema(self._con)
                 for name, sql in VIEWS.items():
                     self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
                 self._con.commit()
@@ -175,18 +178,24 @@ class DuckDbSink:
             raise
 
 
-def read_records(path: str | Path, *, chunk: int = 1000) -> Iterator[Record]:
-    """Every stored record, rebuilt from its JSON, in source-path order. A store that cannot be read
-    (cut short, not a store, no ``letters`` table) or a row that is not a record stops the reading
-    with a ``ConfigurationError`` naming the store (and the letter), as a bad line of a JSONL file does."""
+def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True) -> Iterator[Record]:
+    """Every stored record, rebuilt from its JSON, in source-path order; with reviewers' corrections
+    applied (``corrected``) where the store has any. A store that cannot be read (cut short, not a
+    store, no ``letters`` table) or a row that is not a record stops the reading with a
+    ``ConfigurationError`` naming the store (and the letter), as a bad line of a JSONL file does."""
     p = Path(path)
     con = _connect(p, read_only=True)
     try:
         with _store_errors(p):
+            # A store written before corrections existed has no review views: its records are as extracted.
+            corrected = corrected and con.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE view_name = 'latest_corrections'").fetchone() == (1,)
+            latest = latest_by_record(con) if corrected else {}
             result = con.execute("SELECT source_path, record FROM letters ORDER BY source_path")
             while rows := result.fetchmany(chunk):
                 for key, data in rows:
-                    yield _record(p, key, data)
+                    record = _record(p, key, data)
+                    yield apply_corrections(record, latest.get(record_key(record), {}))
     finally:
         con.close()
 

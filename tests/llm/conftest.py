@@ -17,6 +17,7 @@ import httpx2
 import pytest
 from llm_fakes import API_KEY, MODEL, TEST_URL, Reply, scripted
 
+from extractor.redact import Redactor
 from extractor.settings import Settings
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
@@ -42,7 +43,11 @@ def _scrub_request(request: Any) -> Any:
 
 
 def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    """No secret header, and no key in the body either (a server may echo the key it was sent)."""
     response["headers"] = {k: v for k, v in response["headers"].items() if k.lower() not in SECRET_HEADERS}
+    body = response.get("body", {}).get("string")
+    if LIVE_KEY and isinstance(body, bytes) and LIVE_KEY.encode() in body:
+        response["body"]["string"] = Redactor([LIVE_KEY]).text(body.decode("utf-8", "replace")).encode()
     return response
 
 

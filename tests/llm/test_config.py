@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import zipfile
@@ -126,3 +127,13 @@ def test_no_secrets_in_cassettes() -> None:
         text = f.read_text(encoding="utf-8").lower()
         for secret in ("authorization", "bearer", "sk-", "api-key", "openai-organization", "set-cookie"):
             assert secret not in text, f"{secret!r} in {f.name}"
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "-1", "0", "1e308"])
+def test_a_letter_size_limit_that_cannot_work_is_refused_at_start(value: str, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-c", "from extractor.cli import main; main()", "extract",
+                             str(letter_path("imr-000")), "-o", str(tmp_path / "out.jsonl")],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "IMR_MAX_FILE_MB": value})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: invalid setting max_file_mb") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out.jsonl").exists()
