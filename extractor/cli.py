@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import atexit
 import gc
-import hashlib
 import json
 import logging
 import os
 import signal
-import stat
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -30,10 +28,12 @@ from .models import ENDPOINT_FAILED, Record
 from .pipeline import extract_many, resolve_backend
 from .progress import RunProgress
 from .read import iter_letter_paths
+from .read.files import file_sha256
 from .redact import RedactedStream, Redactor
 from .resources import examples_dir
 from .settings import Settings
 from .sinks import open_sink, output_lock
+from .writable import check_output_file, check_output_folder
 
 # A traceback (a bug) never lists local variables: one of them could hold the key.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -98,6 +98,17 @@ def _settings(**overrides: Any) -> Settings:
         _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
     except SettingsError as e:  # an IMR_* variable that is not what its setting needs, e.g. IMR_PRICES not JSON
         _fail(f"invalid setting: {e}")
+
+
+def _check_outputs(*, files: Iterable[Path] = (), folders: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, an output that could not be written."""
+    try:
+        for path in files:
+            check_output_file(path)
+        for path in folders:
+            check_output_folder(path)
+    except ImrExtractError as e:
+        _fail(str(e))
 
 
 def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
@@ -249,18 +260,7 @@ class _Tally:
 
 def _not_done(paths: list[str], completed: dict[str, str]) -> list[str]:
     """The paths the output does not hold yet with their current content (a changed file is redone)."""
-    return [p for p in paths if (stored := completed.get(display_path(p))) is None or _sha256(p) != stored]
-
-
-def _sha256(path: str) -> str | None:
-    """The file's content hash; None for what is not a regular file (a FIFO would block)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-    except OSError:
-        return None
+    return [p for p in paths if (stored := completed.get(display_path(p))) is None or file_sha256(p) != stored]
 
 
 @contextmanager
@@ -311,32 +311,47 @@ def eval_command(
     concurrency: ConcurrencyOption = None,
     no_cache: NoCacheOption = None,
 ) -> None:
-    """Score extraction against hand-labelled gold files and print the figures."""
+    """Score extraction against hand-labelled gold files and print the figures. Exit 1 when a gold file
+    was left out (not of the contract's types: named on stderr), 2 when nothing could be scored."""
     settings = _settings(backend=backend, base_url=base_url, model=model, mode=mode, max_concurrency=concurrency,
                          no_cache=no_cache)
     for folder in (letters, gold):
         if not folder.is_dir():
             _fail(f"{folder}: not a folder")
+    _check_outputs(files=[p for p in (report_json, report_html) if p is not None])
     chosen = _announce_backend(settings)
+    invalid: dict[str, str] = {}
+
+    def left_out(path: Path, reason: str) -> None:
+        _warn(f"{display_path(path)}: {reason}: left out of the scores")
+        invalid[str(path)] = reason
+
     try:
-        gold_files = evaluation.load_gold(gold)
+        gold_files = evaluation.load_gold(gold, on_invalid=left_out)
         records: list[Record] = []
         report = evaluation.evaluate(gold_files, letters, lambda ps: _collect(ps, chosen, settings, records, quiet))
     except ImrExtractError as e:
         _fail(str(e))
+    report.invalid_gold = invalid
     print_report(report, out)
     if (spent := _run_summary(chosen)) is not None:
         for record in records:
             spent.add(record)
         err.print(spent.line())
-    if report_json:
-        report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
-        err.print(f"report written to {report_json}")
-    if report_html:
-        from .review.evalpage import write_eval_report
+    try:
+        if report_json:
+            report_json.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
+            err.print(f"report written to {report_json}")
+        if report_html:
+            from .review.evalpage import write_eval_report
 
-        write_eval_report(report, records, report_html)
-        err.print(f"report page written to {report_html}")
+            write_eval_report(report, records, report_html)
+            err.print(f"report page written to {report_html}")
+    except OSError as e:
+        _fail(f"{e.filename}: cannot write the report: {e.strerror or e}")
+    if invalid:
+        err.print(f"{len(invalid)} gold file(s) left out of the scores (named above; the report's invalid_gold)")
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
@@ -373,6 +388,7 @@ def batch_prepare(
     from .batch.prepare import prepare
 
     settings = _settings(model=model, mode=mode, context_tokens=context, no_cache=True)
+    _check_outputs(folders=[output])
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
@@ -400,8 +416,9 @@ def batch_prepare(
 def batch_submit(folder: BatchFolder) -> None:
     """Upload the request files to OpenAI's Batch API and start a batch for each (IMR_API_KEY).
     Run it again after a failure: only what was not accepted is sent."""
-    from .batch.api import submit, summary
+    from .batch.api import SUBMITTED, submit, summary
 
+    _check_outputs(files=[folder / SUBMITTED])  # before anything is uploaded: a batch made must be kept
     try:
         done = submit(folder, _settings(), on_file=lambda s: err.print(f"{s.file}: batch {s.batch_id} ({s.status})"))
     except ImrExtractError as e:
@@ -437,8 +454,9 @@ def batch_status(folder: BatchFolder) -> None:
 @batch_app.command("download")
 def batch_download(folder: BatchFolder) -> None:
     """Fetch the output and error files of every finished batch into FOLDER/results/ (each once)."""
-    from .batch.api import download
+    from .batch.api import RESULTS, download
 
+    _check_outputs(folders=[folder / RESULTS])
     try:
         written = download(folder, _settings())
     except ImrExtractError as e:
@@ -546,8 +564,12 @@ def review(
         return
     from .review import build_site
 
+    _check_outputs(folders=[output])
     loaded = _load_records(records)
-    marked = build_site(loaded, output)
+    try:
+        marked = build_site(loaded, output)
+    except OSError as e:
+        _fail(f"{e.filename or output}: cannot write the site: {e.strerror or e}")
     fields = sum(m["fields"] for m in marked.values())
     shown = sum(m["marked"] for m in marked.values())
     err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
@@ -621,4 +643,13 @@ def schema() -> None:
 
 
 def main() -> None:
-    app()
+    """The console script: each command says what went wrong in one line; anything it did not foresee is
+    still one line here (``IMR_DEBUG=1`` shows the traceback)."""
+    try:
+        app()
+    except Exception as e:
+        if os.environ.get("IMR_DEBUG"):
+            raise
+        err.print(Text.assemble(("error:", "bold red"), f" unexpected {type(e).__name__}: {' '.join(str(e).split())} "
+                                "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)"))
+        raise SystemExit(EXIT_NOTHING_EXTRACTED) from None

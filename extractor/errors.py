@@ -7,7 +7,8 @@
     │   ├── EncryptedPdfError    a PDF that needs a password to open
     │   ├── PdfReaderError       reading the PDF crashed, ran out of memory or time (the batch goes on)
     │   ├── NoTextLayerError     a PDF with no text (a scan): OCR it first
-    │   └── NotAnImrLetterError  text with none of the marks of an IMR determination letter
+    │   ├── NotAnImrLetterError  text with none of the marks of an IMR determination letter
+    │   └── ChangedLetterError   batch collect: not the letter the batch's manifest names (SHA-256)
     ├── ConfigurationError       settings that cannot work (bad backend name, missing endpoint)
     ├── OutputInUseError         another run is writing the same output
     ├── ModelError               the LLM endpoint failed for one letter after all retries
@@ -18,12 +19,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def display_path(path: str | Path) -> str:
     """The path as text that can always be printed and serialised: bytes of a file name that are
     not UTF-8 become ``\\xNN`` escapes (the same name always gives the same text)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def first_problem(error: ValidationError) -> str:
+    """The first thing pydantic found wrong, as ``field.path: message``: one line for a person."""
+    first = error.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or '(the whole)'}: {first['msg']}"
 
 
 class ImrExtractError(Exception):
@@ -61,6 +72,10 @@ class NoTextLayerError(LetterError):
 
 class NotAnImrLetterError(LetterError):
     """The text does not look like an IMR final determination letter."""
+
+
+class ChangedLetterError(LetterError):
+    """``batch collect``: the letter's content is not the one the batch was prepared from."""
 
 
 class ConfigurationError(ImrExtractError):

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from pydantic import TypeAdapter, ValidationError
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, first_problem
 from ..llm.client import OPENAI_URL
 from ..settings import Settings
 from ..sinks import lock_file
@@ -129,12 +130,12 @@ def load_submitted(folder: Path) -> list[Submitted]:
     if not path.exists():
         return []
     try:
-        return [Submitted(**entry) for entry in json.loads(path.read_text(encoding="utf-8"))]
+        return TypeAdapter(list[Submitted]).validate_json(path.read_bytes())
     except OSError as e:
         raise ConfigurationError(f"{path}: cannot be read: {e.strerror or e}") from e
-    except (ValueError, TypeError) as e:
-        raise ConfigurationError(f"{path}: not what `batch submit` writes ({e}); the batch ids are in the "
-                                 "API's batch list (metadata imr_extract_file)") from e
+    except ValidationError as e:
+        raise ConfigurationError(f"{path}: not what `batch submit` writes ({first_problem(e)}); the batch ids are "
+                                 "in the API's batch list (metadata imr_extract_file)") from None
 
 
 def _save(folder: Path, done: list[Submitted]) -> None:

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator, Iterable
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2
 
-from ..errors import ConfigurationError, ModelError
+from ..errors import ChangedLetterError, ConfigurationError, ModelError
 from ..llm.client import ModelCaller, Reply, make_client
 from ..llm.prompt import Prompt
 from ..llm.usage import batch_prices
-from ..models import AWAITING_ANSWERS, Record, Usage
+from ..models import AWAITING_ANSWERS, Flag, Record, Usage
+from ..read.files import file_sha256
+from ..record import error_record
 from ..run.stream import iter_records
 from ..settings import Settings
-from .folder import Batch
+from .folder import Batch, ManifestEntry
 from .requests import RequestRecorder, custom_id, local_client
 from .results import BatchResults
 
@@ -79,7 +82,11 @@ class ReplayCaller(ModelCaller):
 
 def collect(batch: Batch, results: Iterable[Path], settings: Settings, *, paths: Iterable[str] | None = None,
             online: bool = False) -> Generator[Record, None, None]:
-    """One record per letter of ``batch`` (or of ``paths``, its files: what a resumed run has left), in order."""
+    """One record per letter of ``batch`` (or of ``paths``, its files: what a resumed run has left), in order.
+
+    A letter whose content is not the one the manifest names (changed since prepare, or a manifest
+    edited to point at another letter) gets an error record naming it, and is never put together with
+    answers asked about another text; a letter with a request answered twice, differently, is flagged."""
     if online and not settings.endpoint_configured:
         raise ConfigurationError("--online needs a model endpoint: set IMR_BASE_URL or IMR_API_KEY")
     asked = settings.model_copy(update=batch.settings)
@@ -91,20 +98,57 @@ def collect(batch: Batch, results: Iterable[Path], settings: Settings, *, paths:
         caller = ReplayCaller(local_client(replayed, _ResultsTransport(answers)), replayed,
                               recorder=RequestRecorder.for_settings(asked), results=answers,
                               online=ModelCaller(make_client(asked), asked) if online else None)
-        todo = paths if paths is not None else (file for file, _ in batch.letters())
-        yield from iter_records(todo, backend=batch.backend, settings=replayed, caller=caller)
+        wanted = set(paths) if paths is not None else None
+        letters = ((file, entry) for file, entry in batch.letters() if wanted is None or file in wanted)
+        checked: deque[tuple[Record | None, ManifestEntry]] = deque()  # per letter: its error record, or None
+
+        def same_letters() -> Iterator[str]:
+            for file, entry in letters:
+                now = file_sha256(file)
+                changed = entry.sha256 is not None and now is not None and now != entry.sha256
+                checked.append((error_record(file, ChangedLetterError(file, _CHANGED), batch.backend) if changed
+                                else None, entry))
+                if not changed:
+                    yield file
+
+        for record in iter_records(same_letters(), backend=batch.backend, settings=replayed, caller=caller):
+            while (done := checked.popleft())[0] is not None:
+                yield done[0]
+            yield _flag_conflicts(record, done[1], answers)
+        yield from (error for error, _ in checked if error is not None)
     finally:
         answers.close()
 
 
+_CHANGED = ("its content is not the one the batch's manifest names (SHA-256 differs): changed since prepare, "
+            "or the manifest was edited; prepare a batch for it again")
+
+
+def _flag_conflicts(record: Record, entry: ManifestEntry, answers: BatchResults) -> Record:
+    """The record flagged when one of its requests has two different answers in the results."""
+    twice = [cid for cid in entry.requests if cid in answers.conflicts]
+    if not twice or not record.ok:
+        return record
+    flag = Flag(field="letter", code="conflicting_answers", values={"custom_id": ", ".join(twice)},
+                message=f"the batch results hold two different answers to {len(twice)} of this letter's request(s) "
+                        f"({twice[0]}): the first was used")
+    return record.model_copy(update={"flags": [*record.flags, flag], "needs_review": True,
+                                     "review_reasons": [flag.message, *record.review_reasons]})
+
+
 def _check_coverage(batch: Batch, answers: BatchResults) -> None:
-    """Results that answer none of the batch's requests are another batch's: refused. Part of them
-    answered (a batch still running, a failed file) is said once; those letters are flagged."""
-    asked = answered = 0
+    """Results that answer none of the batch's requests are refused: all errors (said so), or another
+    batch's. Part of them answered (a batch still running, a failed file) is said once; those letters
+    are flagged."""
+    asked = answered = failed = 0
     for _, entry in batch.letters():
-        for cid in entry.get("requests") or []:
+        for cid in entry.requests:
             asked += 1
             answered += answers.has_answer(cid)
+            failed += answers.has_line(cid) and not answers.has_answer(cid)
+    if asked and not answered and failed:
+        raise ConfigurationError(f"the results hold only errors for this batch: {failed} of its {asked} request(s) "
+                                 "failed and none was answered; `batch status` shows why, `batch submit` sends them again")
     if asked and not answered:
         raise ConfigurationError(f"none of the batch's {asked} request(s) has an answer in these results: "
                                  "are they this batch's? (`batch download` puts them in its results/ folder)")

@@ -23,7 +23,8 @@ import diskcache
 from ..errors import ConfigurationError
 
 log = logging.getLogger(__name__)
-_BUILT = "__built__"  # the key saying the index is whole: its counts, and the lines it could not read
+_BUILT = "__built__"  # the key saying the index is whole: the lines it could not read, the ids answered twice
+_INDEX_VERSION = "v2"  # an index of another layout is never read: it is rebuilt
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ def _reason(error: Any, body: Any, status: Any) -> str:
     return f"HTTP {status}" if status else "no response"
 
 
+def _answer_digest(result: Result) -> str | None:
+    """What an answer says (its choices: the engine's own ids and timings aside), to tell two answers apart."""
+    if result.body is None:
+        return None
+    said = json.dumps(result.body.get("choices"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(said.encode()).hexdigest()
+
+
 class BatchResults:
     """The answers in ``files``, by ``custom_id``; an answer for an id is kept over an error for it
     (a request that failed in one batch and was answered in another)."""
@@ -76,7 +85,7 @@ class BatchResults:
             signature = json.dumps([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in self.files])
         except OSError as e:
             raise ConfigurationError(f"{e.filename}: cannot read the batch results: {e.strerror or e}") from e
-        index_dir = folder / f".results-index-{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
+        index_dir = folder / f".results-index-{_INDEX_VERSION}-{hashlib.sha256(signature.encode()).hexdigest()[:16]}"
         try:
             built = self._open(index_dir)
         except (sqlite3.Error, OSError):  # a corrupt index (a kill mid-build, a disk error): it is rebuilt
@@ -86,10 +95,14 @@ class BatchResults:
             except (sqlite3.Error, OSError) as e:
                 raise ConfigurationError(f"{index_dir}: cannot keep the batch results' index there ({e})") from e
         self.problems: list[str] = built["problems"]  # unreadable lines: file and line number
+        self.conflicts: set[str] = set(built["conflicts"])  # ids answered twice with different content
         self._handles: dict[int, IO[bytes]] = {}
         if self.problems:
             log.warning("%d line(s) of the batch results are not batch output lines and were skipped (first: %s)",
                         len(self.problems), self.problems[0])
+        if self.conflicts:
+            log.warning("%d request(s) have two different answers in the batch results (first: %s): the first "
+                        "answer is used and each letter concerned is flagged", len(self.conflicts), min(self.conflicts))
 
     def _open(self, index_dir: Path) -> dict[str, Any]:
         """The index of these files, built unless a whole one is there; what the build found."""
@@ -109,6 +122,7 @@ class BatchResults:
 
     def _build(self) -> dict[str, Any]:
         problems: list[str] = []
+        conflicts: set[str] = set()
         for number, f in enumerate(self.files):
             with f.open("rb") as handle, self._index.transact():
                 offset = 0
@@ -118,25 +132,33 @@ class BatchResults:
                         continue
                     try:
                         line = json.loads(raw)
-                        answered = parse_result(line).answered
+                        result = parse_result(line)
                     except ValueError as e:  # JSON, UTF-8 or shape
                         problems.append(f"{f}:{count}: not a batch output line ({e})")
                         continue
-                    previous = self._index.get(line["custom_id"])
+                    cid = line["custom_id"]
+                    digest = _answer_digest(result)
+                    previous = self._index.get(cid)
                     if previous is None or not previous[2]:
-                        self._index[line["custom_id"]] = (number, here, answered)
-        return {"problems": problems}
+                        self._index[cid] = (number, here, result.answered, digest)
+                    elif result.answered and previous[3] != digest:
+                        conflicts.add(cid)
+        return {"problems": problems, "conflicts": sorted(conflicts)}
 
     def has_answer(self, cid: str) -> bool:
         """Whether the results answer ``cid`` (from the index alone)."""
         found = self._index.get(cid) if cid != _BUILT else None
         return found is not None and bool(found[2])
 
+    def has_line(self, cid: str) -> bool:
+        """Whether the results hold a line for ``cid``, an answer or an error."""
+        return cid != _BUILT and self._index.get(cid) is not None
+
     def get(self, cid: str) -> Result | None:
         found = self._index.get(cid) if cid != _BUILT else None
         if found is None:
             return None
-        number, offset, _ = found
+        number, offset = found[0], found[1]
         handle = self._handles.get(number) or self._handles.setdefault(number, self.files[number].open("rb"))
         handle.seek(offset)
         return parse_result(json.loads(handle.readline()))

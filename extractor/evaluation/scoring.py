@@ -9,6 +9,7 @@ form) so that any gold directory in the contract's format scores unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,11 +21,13 @@ from rapidfuzz import fuzz, utils
 from ..errors import ImrExtractError
 from ..models import Record
 from ..parse.values import case_number, parse_date, state_code, strength_key
+from .gold import gold_problem
 
 FUZZY = 0.85
 RATIONALE = 0.95
 ALIGN_MIN = 0.5
 LETTER_SUFFIXES = (".pdf", ".txt")
+log = logging.getLogger(__name__)
 
 _EXACT_LETTER = ("layout", "case_number", "date_assigned", "decision_date", "ur_denial_date",
                  "application_received_date", "priority", "date_of_injury", "patient_sex", "patient_age")
@@ -108,19 +111,25 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def load_gold(gold_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Every ``<document_id>.json`` in the folder, keyed by its file stem."""
+def load_gold(gold_dir: str | Path, on_invalid: Callable[[Path, str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Every ``<document_id>.json`` in the folder, keyed by its file stem. A file that is not a gold
+    object of the contract's types raises an ``ImrExtractError`` naming the file and the field; with
+    ``on_invalid`` it is given there (path, reason) and left out, and the other files are loaded."""
     gold: dict[str, dict[str, Any]] = {}
     for path in sorted(Path(gold_dir).glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ImrExtractError(f"{path}: not a readable gold JSON file: {e}") from e
-        if not isinstance(data, dict):
-            raise ImrExtractError(f"{path}: a gold file holds one JSON object")
-        gold[path.stem] = data
+            problem = gold_problem(data)
+        except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            problem = f"not a readable gold JSON file: {getattr(e, 'strerror', None) or e}"
+        if problem is None:
+            gold[path.stem] = data
+        elif on_invalid is None:
+            raise ImrExtractError(f"{path}: {problem}")
+        else:
+            on_invalid(path, problem)
     if not gold:
-        raise ImrExtractError(f"{gold_dir}: no gold files (*.json)")
+        raise ImrExtractError(f"{gold_dir}: no usable gold files (*.json)")
     return gold
 
 
@@ -145,10 +154,11 @@ class EvalReport:
     layouts: dict[str, dict[str, Any]]
     documents: dict[str, dict[str, Any]]
     misses: list[dict[str, Any]] = field(default_factory=list)
+    invalid_gold: dict[str, str] = field(default_factory=dict)  # gold file -> why it was left out of the scores
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary, "fields": self.fields, "layouts": self.layouts, "documents": self.documents,
-                "misses": self.misses}
+                "misses": self.misses, "invalid_gold": self.invalid_gold}
 
 
 def evaluate(
@@ -159,6 +169,9 @@ def evaluate(
     """Extract every letter that has gold (``extract_many`` yields one record per path, in order) and score it."""
     ids = sorted(gold)
     paths = {i: find_letter(letters_dir, i) for i in ids}
+    if alone := [i for i in ids if paths[i] is None]:
+        log.warning("%d gold file(s) have no letter (<id>.pdf or .txt) in %s, scored as nothing extracted: %s",
+                    len(alone), letters_dir, ", ".join(f"{i}.json" for i in alone))
     present = [i for i in ids if paths[i] is not None]
     records = dict(zip(present, extract_many([paths[i] for i in present]), strict=True))  # type: ignore[misc]
     return score({i: records.get(i) for i in ids}, gold)

@@ -56,6 +56,7 @@ from .usage import add_usage
 
 SAME_REQUEST = 80.0  # rapidfuzz ratio above which two requests name the same item
 NOT_A_DIAGNOSIS = 85.0  # a "diagnosis" this close to a requested treatment is the treatment
+SHOWN_DROPPED = 3  # dropped values named in their one warning
 HEADER_FIELDS = ("case_number", "date_assigned", "decision_date", "ur_denial_date", "application_received_date",
                  "priority", "date_of_injury", "patient_sex", "patient_age", "reviewer_specialty", "reviewer_licensure")
 
@@ -397,16 +398,21 @@ def _diagnoses(clean: CleanText, parsed: ParsedLetter, values: list[str] | None,
     requested = [collapse(i.request).lower() for i in parsed.items] + [i.treatment.lower() for i in parsed.items]
     kept: list[str] = []
     spans: dict[str, Span] = {}
+    dropped: list[str] = []
     for value in values:
         if any(fuzz.ratio(value.lower(), r) >= NOT_A_DIAGNOSIS for r in requested):
-            g.warnings.append(ExtractionWarning(code="dropped_value", message=f"diagnosis {value!r} is a requested treatment: dropped"))
+            dropped.append(f"{value!r} (a requested treatment)")
             continue
         found = locate(clean, value, summary)
         if found is None:
-            g.warnings.append(ExtractionWarning(code="dropped_value", message=f"diagnosis {value!r} is not in the case summary: dropped"))
+            dropped.append(f"{value!r} (not in the case summary)")
             continue
         spans[f"diagnoses[{len(kept)}]"] = clean.span(found.start, found.end)
         kept.append(found.text)
+    if dropped:  # one warning however many: a model's made-up list must not swell the record
+        more = f" and {len(dropped) - SHOWN_DROPPED} more" if len(dropped) > SHOWN_DROPPED else ""
+        g.warnings.append(ExtractionWarning(code="dropped_value", message=f"{len(dropped)} diagnosis value(s) dropped: "
+                                            f"{', '.join(dropped[:SHOWN_DROPPED])}{more}"))
     if not kept:
         return parser_value, parser_spans, "parser"
     same = [v.lower() for v in kept] == [v.lower() for v in parser_value]

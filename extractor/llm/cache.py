@@ -12,9 +12,11 @@ logger, and bypassed; a corrupt one is moved aside and rebuilt empty.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import re
 import shutil
 import sqlite3
 import time
@@ -35,6 +37,9 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("extractor")
 # What can go wrong with the cache's files: sqlite's errors (corrupt, read-only, locked) and the OS's.
 CACHE_FAILURES = (sqlite3.Error, OSError)
+# What diskcache keeps in its folder: the database and its journals, and two-hex-digit folders of large values.
+_CACHE_FILE = re.compile(r"cache\.db(-wal|-shm|-journal)?|[0-9a-f]{2}")
+NOT_A_FOLDER = "not a folder: set IMR_CACHE_DIR to a folder (this file is left as it is)"
 
 
 def cache_key(letter_sha256: str, prompt: Prompt, response_model: type[BaseModel], sampling: Mapping[str, Any]) -> str:
@@ -140,6 +145,8 @@ def stats(settings: Settings) -> dict[str, object]:
     found: dict[str, object] = {"directory": str(settings.cache_dir), "entries": 0, "size_bytes": 0}
     if not settings.cache_dir.exists():
         return found
+    if not settings.cache_dir.is_dir():
+        return found | {"problem": NOT_A_FOLDER}
     try:
         with diskcache.Cache(str(settings.cache_dir)) as c:
             return found | {"entries": len(c), "size_bytes": c.volume()}
@@ -149,12 +156,19 @@ def stats(settings: Settings) -> dict[str, object]:
 
 def clear(settings: Settings) -> int:
     """For ``imr-extract cache clear``: remove every cached answer; returns how many. A cache that
-    cannot be opened is removed whole. ``OSError`` if the directory cannot be changed."""
+    cannot be opened is removed whole. ``OSError`` if the directory cannot be changed, and for a path
+    that is not a folder (a user's file is never deleted)."""
     if not settings.cache_dir.exists():
         return 0
+    if not settings.cache_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, NOT_A_FOLDER, str(settings.cache_dir))
     try:
         with diskcache.Cache(str(settings.cache_dir)) as c:
             return int(c.clear())
     except sqlite3.Error:
+        others = [p.name for p in settings.cache_dir.iterdir() if not _CACHE_FILE.fullmatch(p.name)]
+        if others:  # not only a cache: never remove what someone else put there
+            raise OSError(errno.ENOTEMPTY, f"cannot be opened as a cache and holds other files ({others[0]}, ...): "
+                          "left as it is", str(settings.cache_dir)) from None
         shutil.rmtree(settings.cache_dir)  # OSError (read-only) goes to the caller
         return 0

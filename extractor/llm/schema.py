@@ -9,17 +9,40 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..models import Category, Decision, Reason, Source
+
+log = logging.getLogger(__name__)
+
+
+# The most values one answer may give in each list (a letter has a handful; a model's made-up list of
+# 50,000 diagnoses would make a 55 MB record): what is over is dropped before validation, in one warning.
+LIST_CAPS: dict[str, int] = {"items": 100, "diagnoses": 50, "claims_administrator_guidelines": 20,
+                             "reviewer_guidelines": 20, "reasons": len(Reason), "pages": 200, "reviewer_licensure": 60}
 
 
 class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Any:
+        """Every list of the answer cut to its cap (``LIST_CAPS``); what was dropped said in one warning.
+        (After validation: a validator before it would make instructor's strict JSON validation refuse dates.)"""
+        over = {name: len(value) for name, value in self.__dict__.items()
+                if isinstance(value, list) and len(value) > LIST_CAPS.get(name, len(value))}
+        if over:
+            log.warning("a model answer held more values than a letter has: %s dropped (at most %s per answer)",
+                        ", ".join(f"{n - LIST_CAPS[name]} of {n} {name}" for name, n in over.items()),
+                        ", ".join(f"{LIST_CAPS[name]} {name}" for name in over))
+            for name in over:
+                setattr(self, name, getattr(self, name)[:LIST_CAPS[name]])
+        return self
 
 
 class AnswerCitation(_Answer):
@@ -129,7 +152,7 @@ def salvage(raw: str | None, schema: type[Answer]) -> Salvaged | None:
         except ValidationError as e:
             found.errors.append(f"{name}: {_first_error(e)}")
     items = data.get("items")
-    for n, value in enumerate(items if isinstance(items, list) else []):
+    for n, value in enumerate(items[:LIST_CAPS["items"]] if isinstance(items, list) else []):
         try:
             found.items.append(item_model.model_validate(value))
         except ValidationError as e:

@@ -17,6 +17,17 @@ PAGE_BREAK = "\f"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
 
+def file_sha256(path: str | Path) -> str | None:
+    """The file's content hash; None for what is not a regular file (a FIFO would block) or cannot be read."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class LetterText:
     """A letter's text as read: pages joined with a form feed. Record spans index into ``text``."""

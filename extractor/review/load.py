@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import ImrExtractError
+from ..errors import ImrExtractError, first_problem
 from ..models import Record
 
 
@@ -26,19 +26,29 @@ def load_records(path: str | Path) -> list[Record]:
         raise ImrExtractError(f"{p}: records must be .jsonl, .parquet or .duckdb")
     if not p.exists():
         raise ImrExtractError(f"{p}: no such file")
-    return reader(p)
+    if reader is not _read_parquet and not p.is_file():  # a folder named x.jsonl, a FIFO that would block
+        raise ImrExtractError(f"{p}: {'a folder' if p.is_dir() else 'not a regular file'}, not a records file")
+    try:
+        return reader(p)
+    except OSError as e:
+        raise ImrExtractError(f"{p}: cannot be read: {e.strerror or e}") from None
 
 
 def _read_jsonl(path: Path) -> list[Record]:
     records = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ImrExtractError(f"{path}, line {number}: not UTF-8 text (byte {e.start + 1}): "
+                                      "not a records file written by imr-extract") from None
             if not line.strip():
                 continue
             try:
                 records.append(Record.model_validate_json(line))
             except ValidationError as e:
-                raise ImrExtractError(f"{path}, line {number}: not a record: {_first_error(e)}") from e
+                raise ImrExtractError(f"{path}, line {number}: not a record: {first_problem(e)}") from None
     return records
 
 
@@ -57,7 +67,7 @@ def _read_parquet(path: Path) -> list[Record]:
     for doc_id, doc_rows in letters.items():
         try:
             records.append(_record_from_rows(doc_rows))
-        except (ValidationError, ValueError, KeyError) as e:
+        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as e:  # a row of other types
             raise ImrExtractError(f"{path}, document {doc_id}: not a record: {e}") from e
     return records
 
@@ -88,11 +98,6 @@ def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
                        "source_path": first.get("source_path"), "source_sha256": first.get("source_sha256")},
         "error": {"type": error.split(":", 1)[0], "message": error.split(": ", 1)[-1]} if error else None,
     })
-
-
-def _first_error(e: ValidationError) -> str:
-    first = e.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or '(record)'}: {first['msg']}"
 
 
 def _read_duckdb(path: Path) -> list[Record]:

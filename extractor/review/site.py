@@ -79,12 +79,20 @@ def source_letter(record: Record) -> tuple[ReadLetter | None, str | None]:
     return letter, None
 
 
+# A page name's stem at most (file systems allow 255 bytes): a longer id keeps its start and a hash of the whole.
+MAX_NAME = 100
+
+
 def page_names(records: list[Record]) -> list[str]:
-    """A file name per record, safe on any file system and unique even if two ids clean to the same name."""
+    """A file name per record, safe on any file system, short enough for any (a 300-character id is
+    cut and keeps a hash of the whole id), and unique even if two ids clean to the same name."""
     names: list[str] = []
     seen: set[str] = set()
     for record in records:
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", record.document_id).strip("._") or "letter"
+        if len(base) > MAX_NAME:
+            digest = hashlib.sha256(record.document_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            base = f"{base[:MAX_NAME - 17]}-{digest}"
         name, n = base, 1
         while name.lower() in seen:
             n += 1

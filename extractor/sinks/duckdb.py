@@ -13,13 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+from pydantic import ValidationError
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, first_problem
 from ..models import AWAITING_ANSWERS, Citation, Record
 from .base import record_key
 from .corrections import apply_corrections, create_review_schema, latest_by_record
@@ -103,16 +105,21 @@ class DuckDbSink:
         self._pending: dict[str, tuple[Record, dt.datetime]] = {}
         self._last_flush = time.monotonic()
         self._con = _connect(self._path)
-        self._con.begin()
-        for name, schema in SCHEMAS.items():
-            self._con.register("empty", schema.empty_table())
-            self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
-        self._con.unregister("empty")
-        create_review_schema(self._con)
-        for name, sql in VIEWS.items():
-            self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-        self._con.commit()
-        self._stored = {row[0] for row in self._con.execute("SELECT source_path FROM letters").fetchall()}
+        try:
+            with _store_errors(self._path):
+                self._con.begin()
+                for name, schema in SCHEMAS.items():
+                    self._con.register("empty", schema.empty_table())
+                    self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
+                self._con.unregister("empty")
+                create_review_schema(self._con)
+                for name, sql in VIEWS.items():
+                    self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+                self._con.commit()
+                self._stored = {row[0] for row in self._con.execute("SELECT source_path FROM letters").fetchall()}
+        except BaseException:
+            self._con.close()
+            raise
 
     def write(self, record: Record) -> None:
         self._pending[record_key(record)] = (record, dt.datetime.now(dt.UTC))
@@ -122,10 +129,11 @@ class DuckDbSink:
     def completed(self) -> dict[str, str]:
         """source_path -> source_sha256 of the letters stored for good (no error, no answer awaited)."""
         self._flush()
-        rows = self._con.execute(
-            "SELECT source_path, source_sha256 FROM letters WHERE error_type IS NULL AND source_sha256 IS NOT NULL "
-            "AND source_path NOT IN (SELECT source_path FROM warnings WHERE code = ?)", [AWAITING_ANSWERS]
-        ).fetchall()
+        with _store_errors(self._path):
+            rows = self._con.execute(
+                "SELECT source_path, source_sha256 FROM letters WHERE error_type IS NULL AND source_sha256 IS NOT NULL "
+                "AND source_path NOT IN (SELECT source_path FROM warnings WHERE code = ?)", [AWAITING_ANSWERS]
+            ).fetchall()
         return dict(rows)
 
     def close(self) -> None:
@@ -145,6 +153,13 @@ class DuckDbSink:
                 rows[name].extend(table_rows)
         replaced = [key for key in self._pending if key in self._stored]
         con = self._con
+        with _store_errors(self._path):
+            self._write_rows(con, replaced, rows)
+        self._stored.update(self._pending)
+        self._pending = {}
+
+    @staticmethod
+    def _write_rows(con: duckdb.DuckDBPyConnection, replaced: list[str], rows: dict[str, list[dict[str, Any]]]) -> None:
         con.begin()
         try:
             if replaced:
@@ -161,35 +176,57 @@ class DuckDbSink:
         except BaseException:
             con.rollback()
             raise
-        self._stored.update(self._pending)
-        self._pending = {}
 
 
 def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True) -> Iterator[Record]:
     """Every stored record, rebuilt from its JSON, in source-path order; with reviewers' corrections
-    applied (``corrected``) where the store has any."""
-    con = _connect(Path(path), read_only=True)
+    applied (``corrected``) where the store has any. A store that cannot be read (cut short, not a
+    store, no ``letters`` table) or a row that is not a record stops the reading with a
+    ``ConfigurationError`` naming the store (and the letter), as a bad line of a JSONL file does."""
+    p = Path(path)
+    con = _connect(p, read_only=True)
     try:
-        # A store written before corrections existed has no review views: its records are as extracted.
-        corrected = corrected and con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'latest_corrections'").fetchone() == (1,)
-        latest = latest_by_record(con) if corrected else {}
-        result = con.execute("SELECT record FROM letters ORDER BY source_path")
-        while rows := result.fetchmany(chunk):
-            for (data,) in rows:
-                record = Record.model_validate_json(data)
-                yield apply_corrections(record, latest.get(record_key(record), {}))
+        with _store_errors(p):
+            # A store written before corrections existed has no review views: its records are as extracted.
+            corrected = corrected and con.execute(
+                "SELECT count(*) FROM duckdb_views() WHERE view_name = 'latest_corrections'").fetchone() == (1,)
+            latest = latest_by_record(con) if corrected else {}
+            result = con.execute("SELECT source_path, record FROM letters ORDER BY source_path")
+            while rows := result.fetchmany(chunk):
+                for key, data in rows:
+                    record = _record(p, key, data)
+                    yield apply_corrections(record, latest.get(record_key(record), {}))
     finally:
         con.close()
 
 
+def _record(path: Path, key: str, data: str | None) -> Record:
+    try:
+        return Record.model_validate_json(data or "")
+    except ValidationError as e:
+        raise ConfigurationError(f"{path}: the stored record of {key} is not a record ({first_problem(e)})") from None
+
+
+@contextmanager
+def _store_errors(path: Path) -> Iterator[None]:
+    """DuckDB's errors on a store (a file cut short, a disk error) as one line naming the store."""
+    try:
+        yield
+    except duckdb.Error as e:
+        raise ConfigurationError(f"{path}: the DuckDB store cannot be used ({_first_line(e)})") from None
+
+
+def _first_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def _connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if read_only and not path.is_file():
-        raise ConfigurationError(f"{path}: no such DuckDB store")
+        raise ConfigurationError(f"{path}: no such DuckDB store" if not path.exists() else f"{path}: not a file")
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as e:
-        raise ConfigurationError(f"{path}: cannot open as a DuckDB store ({e})") from e
+        raise ConfigurationError(f"{path}: cannot open as a DuckDB store ({_first_line(e)})") from e
 
 
 def _rows(record: Record, extracted_at: dt.datetime) -> dict[str, list[dict[str, Any]]]:

@@ -94,16 +94,24 @@ class ParquetSink:
             os.fsync(f.fileno())
         os.replace(tmp, part)
 
+    def _read(self, part: Path, columns: list[str] | None = None) -> Any:
+        """A part of the output, or one line naming it: a part cut short or not written by this sink."""
+        try:
+            return self._pq.read_table(part, columns=columns)
+        except (self._pa.ArrowException, KeyError) as e:
+            raise ConfigurationError(f"{part}: not a readable part of this output ({' '.join(str(e).split())}); "
+                                     "move it out of the folder and run again") from None
+
     def _compact(self) -> dict[str, str | None]:
         """Drop rows of a path that a later part wrote again; path -> SHA-256 (None if not stored for good)."""
         parts = self._parts()
         latest: dict[str, tuple[int, str | None]] = {}
         for index, part in enumerate(parts):
-            columns = self._pq.read_table(part, columns=["source_path", "source_sha256", "final"]).to_pydict()
+            columns = self._read(part, columns=["source_path", "source_sha256", "final"]).to_pydict()
             for path, sha, done in zip(columns["source_path"], columns["source_sha256"], columns["final"], strict=True):
                 latest[path] = (index, sha if done else None)
         for index, part in enumerate(parts):
-            table = self._pq.read_table(part)
+            table = self._read(part)
             keep = [latest[path][0] == index for path in table.column("source_path").to_pylist()]
             if all(keep):
                 continue
