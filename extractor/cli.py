@@ -496,12 +496,37 @@ def review(
 
 @app.command()
 def stats(
-    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl, .parquet or .duckdb.")],
 ) -> None:
     """Overturn rates by category, drug, guideline source and reviewer specialty; decisions by month; review load."""
     from .review import compute_stats, print_stats
 
-    print_stats(compute_stats(_load_records(records)), Console())
+    try:
+        figures = compute_stats(records)
+    except ImrExtractError as e:
+        _fail(str(e))
+    print_stats(figures, Console())
+
+
+@app.command()
+def report(
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .duckdb, .jsonl or .parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the report (index.html or report.md).")] = Path("report"),
+    fmt: Annotated[str, typer.Option("--format", help="html (pages with charts) or md (text).")] = "html",
+) -> None:
+    """The tables researchers publish (by year, DWC category, drug group, ...); every figure lists its items."""
+    from .report import build_report
+
+    if fmt not in ("html", "md"):
+        _fail(f"--format {fmt}: choose html or md")
+    try:
+        headline = build_report(records, output, fmt=fmt)  # type: ignore[arg-type]
+    except ImrExtractError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{output}: cannot write the report: {e.strerror or e}")
+    typer.echo(f"{headline['letters']} letter(s), {headline['items']} item(s) -> "
+               f"{output / ('index.html' if fmt == 'html' else 'report.md')}")
 
 
 @app.command("serve-local")

@@ -56,19 +56,21 @@ def _read_parquet(path: Path) -> list[Record]:
     records = []
     for doc_id, doc_rows in letters.items():
         try:
-            records.append(_record_from_rows(doc_rows))
+            records.append(record_from_rows(doc_rows))
         except (ValidationError, ValueError, KeyError) as e:
             raise ImrExtractError(f"{path}, document {doc_id}: not a record: {e}") from e
     return records
 
 
 _ITEM_KEYS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
-              "generic_name", "strength", "quantity", "decision", "rationale", "reasons")
+              "generic_name", "strength", "quantity", "decision", "rationale", "reasons", "drug_class", "compounded",
+              "dwc_category")
 _SINK_ONLY = {"item_index", "claims_administrator_guidelines", "reviewer_guidelines", "warnings", "backend",
               "source_path", "source_sha256", "error", "needs_review", "final", *_ITEM_KEYS}
 
 
-def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
+def record_from_rows(rows: list[dict[str, Any]]) -> Record:
+    """One letter's Parquet rows (one per item) back into its record."""
     first = rows[0]
     letter = {k: v for k, v in first.items() if k not in _SINK_ONLY}
     items = []

@@ -15,7 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, PackageLoader, Template
 from markupsafe import Markup
 
 from ..errors import ImrExtractError
@@ -89,13 +89,7 @@ def build_site(records: list[Record], out_dir: str | Path) -> dict[str, Any]:
     marked: dict[str, dict[str, int]] = {}
     letter_page = env.get_template("letter.html.j2")
     for record, name in zip(records, names, strict=True):
-        fields = fields_with_spans(record)
-        text = letter_text(record, fields)
-        values = {f.path: {"value": f.value, "item": f.item, "source": f.source} for f in fields}
-        (out / "letters" / name).write_text(
-            letter_page.render(record=record, text=text, values=values, flagged=letter_flagged(record)),
-            encoding="utf-8")
-        marked[record.document_id] = {"fields": len(values), "marked": len(text.marked & values.keys())}
+        marked[record.document_id] = write_letter_page(record, out / "letters" / name, letter_page)
     rows = [{"record": r, "page": f"letters/{n}", "flagged": letter_flagged(r)} for r, n in zip(records, names, strict=True)]
     categories = sorted({str(i.category) for r in records for i in r.items})
     layouts = sorted({r.layout for r in records})
@@ -103,6 +97,16 @@ def build_site(records: list[Record], out_dir: str | Path) -> dict[str, Any]:
         rows=rows, categories=categories, layouts=layouts), encoding="utf-8")
     write_dashboard(compute_stats(records), out / "dashboard.html", env)
     return marked
+
+
+def write_letter_page(record: Record, path: Path, template: Template) -> dict[str, int]:
+    """A letter's page: its text with every field marked where it was read; how many fields it has and marked."""
+    fields = fields_with_spans(record)
+    text = letter_text(record, fields)
+    values = {f.path: {"value": f.value, "item": f.item, "source": f.source} for f in fields}
+    path.write_text(template.render(record=record, text=text, values=values, flagged=letter_flagged(record)),
+                    encoding="utf-8")
+    return {"fields": len(values), "marked": len(text.marked & values.keys())}
 
 
 def write_dashboard(stats: Stats, path: Path, env: Environment) -> None:
