@@ -85,15 +85,16 @@ def products() -> dict[str, Product]:
 
 
 def ingredient(name: str) -> Ingredient | None:
-    """The table's row for a generic name, its salt or release form dropped ("diclofenac sodium" -> diclofenac)."""
-    name = " ".join(name.lower().split())
+    """The table's row for a generic name as the lexicon writes it: a salt, release form, qualifier in parentheses
+    or grade number dropped ("diclofenac sodium", "buprenorphine buccal (chronic pain)", "polyethylene glycol 3350")."""
+    words = re.sub(r"\([^)]*\)|\d+", " ", name.lower()).split()
     table = ingredients()
-    while name not in table:
-        shorter = _SALT.sub("", name)
-        if shorter == name:
-            return table.get(name.split(" ")[0]) if " " in name else None
-        name = shorter
-    return table[name]
+    while words and _SALT.fullmatch(" " + words[-1]):
+        words.pop()
+    for end in range(len(words), 0, -1):  # the longest leading name the table knows
+        if row := table.get(" ".join(words[:end])):
+            return row
+    return None
 
 
 def classify(request: str, generic_name: str | None) -> tuple[DrugClass, bool]:

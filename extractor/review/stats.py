@@ -151,16 +151,15 @@ def compute_stats(source: str | Path | Iterable[Record]) -> Stats:
         finally:
             con.close()
     with tempfile.TemporaryDirectory(prefix="imr-stats-") as scratch:
-        store = scratch_store(source, Path(scratch))
-        return compute_stats(store)
+        return compute_stats(scratch_store(source, Path(scratch) / "records.jsonl"))
 
 
-def scratch_store(records: Iterable[Record], folder: Path) -> Path:
-    """Records in hand written to a DuckDB store in ``folder``, so they are counted by the same SQL as any output."""
-    from ..sinks.duckdb import DuckDbSink
+def scratch_store(records: Iterable[Record], path: Path) -> Path:
+    """Records in hand written as an output of ``extract`` (JSONL keeps every field; DuckDB has the views), so they
+    are counted by the same SQL as any output."""
+    from ..sinks import open_sink
 
-    path = folder / "records.duckdb"
-    sink = DuckDbSink(path)
+    sink = open_sink(path)
     try:
         for record in records:
             sink.write(record)
