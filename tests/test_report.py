@@ -124,6 +124,7 @@ def test_report_headline_and_every_figure_links_to_its_items(report: tuple[list[
     assert headline["opioid_share_of_medications"] == round(
         sum(i.drug_class == "opioid" for i in medications) / len(medications), 4)
     index = (out / "index.html").read_text(encoding="utf-8")
+    assert f"<b>{len(items)}</b> items (decisions)" in index
     for slug in ("all", "year", "dwc-category", "drug-class", "compounded", "drug", "guideline-source", "specialty",
                  "items-per-letter"):
         assert f'id="{slug}"' in index and f'href="items/{slug}-0.html"' in index, slug

@@ -70,7 +70,7 @@ def build_report(source: str | Path, out_dir: str | Path, *, fmt: Format = "html
     try:
         stats = stats_from(con)
         figures = [Figure(slug, title, group if isinstance(group, Group) else GROUPS[group],
-                          _rows(con, group, stats), note) for slug, title, group, note in _FIGURES]
+                          _ordered(slug, _rows(con, group, stats)), note) for slug, title, group, note in _FIGURES]
         lists = {f.slug: _listed(con, f.group, [r.key for r in f.rows[:top]], listed) for f in figures}
         pages = _letter_pages(lists)
         headline = _headline(stats, figures)
@@ -86,6 +86,15 @@ def build_report(source: str | Path, out_dir: str | Path, *, fmt: Format = "html
 
 def _rows(con: Any, group: Group | str, stats: Stats) -> list[RateRow]:
     return stats.by_group[group] if isinstance(group, str) else rate_rows(con, group)
+
+
+def _ordered(slug: str, rows: list[RateRow]) -> list[RateRow]:
+    """Years and items per letter in their own order; every other grouping largest first (as computed)."""
+    if slug == "year":
+        return sorted(rows, key=lambda r: (r.key == UNKNOWN, r.key))
+    if slug == "items-per-letter":
+        return sorted(rows, key=lambda r: int(r.key))
+    return rows
 
 
 def _listed(con: Any, group: Group, keys: list[str], limit: int) -> dict[str, list[dict[str, Any]]]:
