@@ -28,7 +28,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_a_figure_leads_to_its_items_and_an_item_to_its_marked_request(report: Path, page: Any, tmp_path: Path) -> None:
+def test_a_figure_leads_to_its_items_and_an_item_to_its_marked_request(report: Path, page: Any,  # noqa: F811
+                                                                        tmp_path: Path) -> None:
     page.goto((report / "index.html").as_uri())
     assert page.locator("figure svg").count() >= 8
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
@@ -48,16 +49,16 @@ def test_a_figure_leads_to_its_items_and_an_item_to_its_marked_request(report: P
     page.screenshot(path=str(tmp_path / "letter.png"))
 
 
-def _follow(page: Any, link: Any) -> str:
+def _follow(tab: Any, link: Any) -> str:
     """Click an item's link to its letter; the field path it names."""
     href = link.get_attribute("href")
     assert href and "#items[" in href
     link.click()
-    page.wait_for_load_state("load")
+    tab.wait_for_load_state("load")
     return str(href.split("#", 1)[1])
 
 
-def test_hostile_text_in_the_report_does_not_run(report: Path, page: Any) -> None:
+def test_hostile_text_in_the_report_does_not_run(report: Path, page: Any) -> None:  # noqa: F811
     for path in [report / "index.html", *sorted((report / "items").glob("all-*.html")),
                  *sorted((report / "letters").glob("hostile-*.html"))]:
         page.goto(path.as_uri())

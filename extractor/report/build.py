@@ -59,19 +59,20 @@ _FIGURES: list[tuple[str, str, Group | str, str]] = [
 ]
 
 
-def build_report(source: str | Path, out_dir: str | Path, *, fmt: Format = "html", top: int = 25,
-                 listed: int = 200) -> dict[str, Any]:
+def build_report(source: str | Path, out_dir: str | Path, *, fmt: Format = "html", top: int = 20,
+                 listed: int = 50) -> dict[str, Any]:
     """Write the report of the records at ``source`` into ``out_dir``; return its headline figures.
 
-    Each table shows its ``top`` largest rows; each row's page lists its first ``listed`` items in letter order."""
+    Each table shows its ``top`` largest rows; each row's page lists up to ``listed`` of its items (all of them when
+    there are no more), a sample in a fixed order of letters (by a hash of the letter's key) that every figure shares,
+    so the listed items of all the figures fall in few letters and the letter pages stay few at corpus scale."""
     out = Path(out_dir)
     (out / "items").mkdir(parents=True, exist_ok=True)
-    con = connect(source)
-    try:
+    with connect(source) as con:
         stats = stats_from(con)
         figures = [Figure(slug, title, group if isinstance(group, Group) else GROUPS[group],
                           _ordered(slug, _rows(con, group, stats)), note) for slug, title, group, note in _FIGURES]
-        lists = {f.slug: _listed(con, f.group, [r.key for r in f.rows[:top]], listed) for f in figures}
+        lists = {f.slug: _listed(con, f.group, f.rows[:top], listed) for f in figures}
         pages = _letter_pages(lists)
         headline = _headline(stats, figures)
         if fmt == "md":
@@ -79,8 +80,6 @@ def build_report(source: str | Path, out_dir: str | Path, *, fmt: Format = "html
         else:
             _write_html(out, headline, stats, figures, lists, pages, top)
             _write_letters(out, con, source, pages)
-    finally:
-        con.close()
     return headline
 
 
@@ -97,16 +96,33 @@ def _ordered(slug: str, rows: list[RateRow]) -> list[RateRow]:
     return rows
 
 
-def _listed(con: Any, group: Group, keys: list[str], limit: int) -> dict[str, list[dict[str, Any]]]:
-    """The first ``limit`` items of each key, in letter order: one scan of the grouping."""
+# The listing reads first the items of the letters whose key hashes below this share of the hash range (enough to
+# fill most rows), then, for the rows still short, all their items: no sort of the whole corpus.
+_PREFIX_ITEMS = 20_000
+
+
+def _listed(con: Any, group: Group, rows: list[RateRow], limit: int) -> dict[str, list[dict[str, Any]]]:
+    """Up to ``limit`` items of each row, in the shared sample order (the hash of the letter's key)."""
+    total = sum(r.items for r in rows)
+    below = min(1.0, _PREFIX_ITEMS / total) if total else 1.0
+    listed = _sample(con, group, [r.key for r in rows], limit, below)
+    short = [r.key for r in rows if len(listed[r.key]) < min(limit, r.items)]
+    if short and below < 1.0:
+        listed |= _sample(con, group, short, limit, 1.0)
+    return listed
+
+
+def _sample(con: Any, group: Group, keys: list[str], limit: int, below: float) -> dict[str, list[dict[str, Any]]]:
     import pyarrow as pa
 
     con.register("shown", pa.table({"key": pa.array(keys, pa.string())}))
     try:
         rows = dict_rows(
-            con, f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY key ORDER BY source_path, item_index) AS rn "
-                 f"FROM ({group_query(group)}) WHERE CAST(key AS VARCHAR) IN (SELECT key FROM shown)) "
-                 "WHERE rn <= ? ORDER BY key, rn", [limit])
+            con, "SELECT l.*, i.request, i.treatment FROM (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY key "
+                 f"ORDER BY hash(source_path), source_path, item_index) AS rn FROM ({group_query(group)}) "
+                 "WHERE CAST(key AS VARCHAR) IN (SELECT key FROM shown) AND hash(source_path) <= ?) WHERE rn <= ?) l "
+                 "JOIN items_reviewed i USING (source_path, item_index) ORDER BY key, rn",
+            [int(below * (2**64 - 1)), limit])
     finally:
         con.unregister("shown")
     listed: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
@@ -170,8 +186,7 @@ def _write_letters(out: Path, con: Any, source: str | Path, pages: dict[str, str
 
     (out / "letters").mkdir(exist_ok=True)
     template = _environment().get_template("report_letter.html.j2")
-    for record in records_for(con, source, pages):
-        key = record.provenance.source_path or record.document_id
+    for key, record in records_for(con, source, pages):
         write_letter_page(record, out / "letters" / pages[key], template)
 
 
@@ -207,7 +222,7 @@ def _write_markdown(out: Path, headline: dict[str, Any], figures: list[Figure],
                          f"| [list](items/{f.slug}-{i}.md) |")
             listed = lists[f.slug].get(row.key, [])
             page = [f"# {md(f.title)}: {md(row.key)}", "", f"{row.items} item(s), {row.overturned} overturned; "
-                    f"the first {len(listed)} in letter order.", "", "| " + " | ".join(ITEM_COLUMNS) + " | source |",
+                    f"{'all of them' if len(listed) == row.items else f'a sample of {len(listed)}'}.", "", "| " + " | ".join(ITEM_COLUMNS) + " | source |",
                     "|" + "---|" * (len(ITEM_COLUMNS) + 1)]
             page += ["| " + " | ".join(md(item[c]) for c in ITEM_COLUMNS) + f" | {md(item['source_path'])} |"
                      for item in listed]

@@ -145,11 +145,8 @@ def compute_stats(source: str | Path | Iterable[Record]) -> Stats:
     from .tables import connect
 
     if isinstance(source, str | Path):
-        con = connect(source)
-        try:
+        with connect(source) as con:
             return stats_from(con)
-        finally:
-            con.close()
     with tempfile.TemporaryDirectory(prefix="imr-stats-") as scratch:
         return compute_stats(scratch_store(source, Path(scratch) / "records.jsonl"))
 

@@ -1,6 +1,6 @@
 """Any output of ``imr-extract extract`` as DuckDB relations, so figures are SQL at corpus scale.
 
-``connect(path)`` opens an in-memory DuckDB in which ``letters``, ``items`` and ``citations`` read a DuckDB store
+``connect(path)`` opens a scratch DuckDB in which ``letters``, ``items`` and ``citations`` read a DuckDB store
 (attached read-only), a JSONL file (``read_json``) or a Parquet folder (``read_parquet``), always with the same
 columns; over them stand the reviewed relations and the store's views (``sinks.duckdb``), and ``item_facts``: one
 row per item with the letter fields the figures group by. Nothing is loaded into Python but the answers; the
@@ -10,7 +10,9 @@ records of a few letters can be rebuilt with ``records_for``.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ _JSON_COLUMNS = {
 _ITEM_FACTS = f"""
 SELECT i.source_path, i.item_index, l.document_id, l.case_number, l.decision_date,
        CAST(year(l.decision_date) AS VARCHAR) AS year, strftime(l.decision_date, '%Y-%m') AS month,
-       l.reviewer_specialty, i.request, i.treatment, i.category, lower(i.generic_name) AS generic_name, i.decision,
+       l.reviewer_specialty, i.category, lower(i.generic_name) AS generic_name, i.decision,
        i.drug_class, i.compounded, i.dwc_category, coalesce(i.needs_review, false) AS needs_review,
        coalesce(i.flags, []::{_FLAGS}) AS flags, i.confidence_min, coalesce(c.sources, []) AS reviewer_sources,
        count(*) OVER (PARTITION BY i.source_path) AS letter_items
@@ -54,24 +56,33 @@ LEFT JOIN (SELECT source_path, item_index, list(DISTINCT source ORDER BY source)
 """
 
 
-def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose relations read the records at ``path`` (``.duckdb``, ``.jsonl``, ``.parquet``)."""
+@contextmanager
+def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB whose relations read the records at ``path`` (``.duckdb``, ``.jsonl``, ``.parquet``).
+
+    Its own tables (``item_facts``) live in a scratch database file, removed on leaving, so DuckDB keeps them
+    compressed on disk and within ``MEMORY_LIMIT`` whatever the size of the corpus."""
     p = Path(path)
     kind = p.suffix.lower()
     if kind not in _SOURCES:
         raise ImrExtractError(f"{p}: records must be .jsonl, .parquet or .duckdb")
     if not p.exists():
         raise ImrExtractError(f"{p}: no such file")
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS})
-    try:
-        _SOURCES[kind](con, p)
-        for name, sql in VIEWS.items():
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-        con.execute(f"CREATE TEMP TABLE item_facts AS {_ITEM_FACTS}")
-    except duckdb.Error as e:
-        con.close()
-        raise ImrExtractError(f"{p}: cannot be read as records: {str(e).splitlines()[0]}") from e
-    return con
+    with tempfile.TemporaryDirectory(prefix="imr-sql-") as scratch:
+        con = duckdb.connect(str(Path(scratch) / "scratch.duckdb"), config={
+            "memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": scratch})
+        try:
+            con.execute("SET enable_progress_bar = false")
+            try:
+                _SOURCES[kind](con, p)
+                for name, sql in VIEWS.items():
+                    con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+                con.execute(f"CREATE TABLE item_facts AS {_ITEM_FACTS}")
+            except duckdb.Error as e:
+                raise ImrExtractError(f"{p}: cannot be read as records: {str(e).splitlines()[0]}") from e
+            yield con
+        finally:
+            con.close()
 
 
 def _store(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -125,34 +136,30 @@ def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def records_for(con: duckdb.DuckDBPyConnection, path: str | Path, keys: Iterable[str]) -> Iterator[Record]:
-    """The whole records of the letters ``keys`` (source paths), for their review pages."""
+def records_for(con: duckdb.DuckDBPyConnection, path: str | Path, keys: Iterable[str]) -> Iterator[tuple[str, Record]]:
+    """The whole records of the letters ``keys`` (their keys, ``source_path``), for their review pages."""
     p = Path(path)
     wanted = sorted(set(keys))
     if not wanted:
         return
     con.register("wanted", _key_table(wanted))
     try:
-        if p.suffix.lower() == ".duckdb":
-            stored = con.execute("SELECT record FROM store.letters WHERE source_path IN (SELECT key FROM wanted) "
-                                 "ORDER BY source_path").fetchall()
-            yield from (_record(data, p) for (data,) in stored)
-        elif p.suffix.lower() == ".parquet":
+        if p.suffix.lower() == ".parquet":
             from .load import record_from_rows
 
-            table = dict_rows(con, "SELECT * FROM raw WHERE source_path IN (SELECT key FROM wanted) "
-                                   "ORDER BY source_path, item_index")
             by_letter: dict[str, list[dict[str, Any]]] = {}
-            for row in table:
+            for row in dict_rows(con, "SELECT * FROM raw WHERE source_path IN (SELECT key FROM wanted) "
+                                      "ORDER BY source_path, item_index"):
                 by_letter.setdefault(row["source_path"], []).append(row)
-            for rows in by_letter.values():
-                yield record_from_rows(rows)
+            yield from ((key, record_from_rows(rows)) for key, rows in by_letter.items())
+            return
+        if p.suffix.lower() == ".duckdb":
+            sql = "SELECT source_path, record FROM store.letters WHERE source_path IN (SELECT key FROM wanted)"
         else:
-            objects = con.execute(
-                f"SELECT json FROM read_json_objects('{_quoted(p)}', format = 'newline_delimited') "
-                "WHERE coalesce(json ->> '$.provenance.source_path', json ->> '$.document_id') IN (SELECT key FROM wanted)"
-            ).fetchall()
-            yield from (_record(data, p) for (data,) in objects)
+            sql = (f"SELECT * FROM (SELECT coalesce(json ->> '$.provenance.source_path', json ->> '$.document_id') AS key, "
+                   f"json FROM read_json_objects('{_quoted(p)}', format = 'newline_delimited')) "
+                   "WHERE key IN (SELECT key FROM wanted)")
+        yield from ((key, _record(data, p)) for key, data in con.execute(sql).fetchall())
     finally:
         con.unregister("wanted")
 
