@@ -470,28 +470,21 @@ def cache_clear_command() -> None:
     typer.echo(f"removed {removed} cached answer(s)")
 
 
-def _load_records(path: Path) -> list[Record]:
-    from .review import load_records
-
-    try:
-        return load_records(path)
-    except ImrExtractError as e:
-        _fail(str(e))
-
-
 @app.command()
 def review(
-    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl, .parquet or .duckdb.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the site (index.html, dashboard.html, letters/).")] = Path("review"),
 ) -> None:
     """Build a static site to see and check the records: every letter's fields marked in its text, and a dashboard."""
-    from .review import build_site
+    from .review import build_site, compute_stats, iter_records
 
-    loaded = _load_records(records)
-    marked = build_site(loaded, output)
+    try:
+        marked = build_site(iter_records(records), output, stats=compute_stats(records))
+    except ImrExtractError as e:
+        _fail(str(e))
     fields = sum(m["fields"] for m in marked.values())
     shown = sum(m["marked"] for m in marked.values())
-    err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
+    err.print(f"{len(marked)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
 
 
 @app.command()
