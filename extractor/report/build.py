@@ -54,7 +54,7 @@ _FIGURES: list[tuple[str, str, Group | str, str]] = [
     ("guideline-source", "Decisions by the guideline source the reviewer cited", "guideline source",
      "An item citing two sources counts under both."),
     ("specialty", "Decisions by reviewer specialty", "reviewer specialty", ""),
-    ("items-per-letter", "Items per letter", Group("CAST(letter_items AS VARCHAR)"),
+    ("items-per-letter", "Items per letter", Group("CAST(count(*) OVER (PARTITION BY source_path) AS VARCHAR)"),
      "Items of the letters that decided that many items."),
 ]
 
