@@ -25,7 +25,7 @@ from ..sinks.duckdb import VIEWS
 
 # DuckDB may use this much memory before it spills to disk, and these threads: a figure over 660,000 letters
 # stays within a few hundred MiB on a shared machine.
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "128MB"
 THREADS = 2
 _FLAGS = "STRUCT(field VARCHAR, code VARCHAR, message VARCHAR)[]"
 _CITES = "STRUCT(source VARCHAR, guideline VARCHAR)[]"
