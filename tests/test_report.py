@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 from extractor import Record, score
 from extractor.cli import app
 from extractor.report import build_report
-from extractor.review import compute_stats
+from extractor.review import build_site, compute_stats
 from extractor.review.stats import scratch_store
-from extractor.sinks import open_sink
 
 runner = CliRunner()
 
@@ -79,12 +78,7 @@ def test_stats_agree_on_jsonl_parquet_duckdb_and_records_in_hand(tmp_path: Path)
     expected = compute_stats(records)
     assert expected.letters == len(records) and expected.by_group["drug class"]
     for suffix in (".jsonl", ".parquet", ".duckdb"):
-        path = tmp_path / f"records{suffix}"
-        sink = open_sink(path)
-        for record in records:
-            sink.write(record)
-        sink.close()
-        got = compute_stats(path)
+        got = compute_stats(scratch_store(records, tmp_path / f"records{suffix}"))
         assert (got.letters, got.errors, got.items, got.overturned) == (
             expected.letters, expected.errors, expected.items, expected.overturned), suffix
         assert got.by_group == expected.by_group and got.items_per_letter == expected.items_per_letter, suffix
@@ -92,7 +86,7 @@ def test_stats_agree_on_jsonl_parquet_duckdb_and_records_in_hand(tmp_path: Path)
             assert (got.items_flagged, got.letters_flagged) == (expected.items_flagged, expected.letters_flagged)
 
 
-def test_stats_count_flags_by_field_and_code_and_the_confidence_spread() -> None:
+def test_stats_dashboard_and_index_show_flags_by_field_and_code_and_the_confidence_spread(tmp_path: Path) -> None:
     from extractor.models import Flag
 
     record = MIX[0].model_copy(deep=True)
@@ -103,6 +97,10 @@ def test_stats_count_flags_by_field_and_code_and_the_confidence_spread() -> None
     assert stats.flags == [("strength", "not_printed", 1)]
     assert stats.confidence == [("0.4-0.5", 1), ("0.9-1.0", 1)]
     assert stats.items_flagged == 1 and stats.letters_flagged == 1
+    build_site([record, MIX[1]], tmp_path)
+    assert '<small class="flag-code">strength: not_printed</small>' in (tmp_path / "index.html").read_text(encoding="utf-8")
+    dashboard = (tmp_path / "dashboard.html").read_text(encoding="utf-8")
+    assert "<td>not_printed</td>" in dashboard and "<td>0.4-0.5</td>" in dashboard
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,7 @@ def build_report(source: str | Path, out_dir: str | Path, *, fmt: Format = "html
         stats = stats_from(con)
         figures = [Figure(slug, title, group if isinstance(group, Group) else GROUPS[group],
                           _ordered(slug, _rows(con, group, stats)), note) for slug, title, group, note in _FIGURES]
+        _sample_letters(con, stats.items)
         lists = {f.slug: _listed(con, f.group, f.rows[:top], listed) for f in figures}
         pages = _letter_pages(lists)
         headline = _headline(stats, figures)
@@ -96,33 +97,36 @@ def _ordered(slug: str, rows: list[RateRow]) -> list[RateRow]:
     return rows
 
 
-# The listing reads first the items of the letters whose key hashes below this share of the hash range (enough to
-# fill most rows), then, for the rows still short, all their items: no sort of the whole corpus.
-_PREFIX_ITEMS = 20_000
+# The listing reads first a sample of whole letters (those whose key hashes lowest, about this many items), which
+# fills most rows, then, for the rows still short, all their items: the corpus is scanned, never sorted.
+_SAMPLE_ITEMS = 20_000
+
+
+def _sample_letters(con: Any, items: int) -> None:
+    """``sample``: the items of the letters whose key hashes below the share of the hash range that holds about
+    ``_SAMPLE_ITEMS`` items (the same letters for every figure)."""
+    below = min(1.0, _SAMPLE_ITEMS / items) if items else 1.0
+    con.execute("CREATE OR REPLACE TEMP TABLE sample AS SELECT * FROM item_facts WHERE hash(source_path) <= ?",
+                [int(below * (2**64 - 1))])
 
 
 def _listed(con: Any, group: Group, rows: list[RateRow], limit: int) -> dict[str, list[dict[str, Any]]]:
     """Up to ``limit`` items of each row, in the shared sample order (the hash of the letter's key)."""
-    total = sum(r.items for r in rows)
-    below = min(1.0, _PREFIX_ITEMS / total) if total else 1.0
-    listed = _sample(con, group, [r.key for r in rows], limit, below)
+    listed = _sample(con, group, [r.key for r in rows], limit, "sample")
     short = [r.key for r in rows if len(listed[r.key]) < min(limit, r.items)]
-    if short and below < 1.0:
-        listed |= _sample(con, group, short, limit, 1.0)
-    return listed
+    return listed | (_sample(con, group, short, limit, "item_facts") if short else {})
 
 
-def _sample(con: Any, group: Group, keys: list[str], limit: int, below: float) -> dict[str, list[dict[str, Any]]]:
+def _sample(con: Any, group: Group, keys: list[str], limit: int, facts: str) -> dict[str, list[dict[str, Any]]]:
     import pyarrow as pa
 
     con.register("shown", pa.table({"key": pa.array(keys, pa.string())}))
     try:
         rows = dict_rows(
             con, "SELECT l.*, i.request, i.treatment FROM (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY key "
-                 f"ORDER BY hash(source_path), source_path, item_index) AS rn FROM ({group_query(group)}) "
-                 "WHERE CAST(key AS VARCHAR) IN (SELECT key FROM shown) AND hash(source_path) <= ?) WHERE rn <= ?) l "
-                 "JOIN items_reviewed i USING (source_path, item_index) ORDER BY key, rn",
-            [int(below * (2**64 - 1)), limit])
+                 f"ORDER BY hash(source_path), source_path, item_index) AS rn FROM ({group_query(group, facts)}) "
+                 "WHERE CAST(key AS VARCHAR) IN (SELECT key FROM shown)) WHERE rn <= ?) l "
+                 "JOIN items_reviewed i USING (source_path, item_index) ORDER BY key, rn", [limit])
     finally:
         con.unregister("shown")
     listed: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}

@@ -97,9 +97,10 @@ def letter_flagged(record: Record) -> bool:
     return record.needs_review or any(i.needs_review for i in record.items)
 
 
-def group_query(group: Group) -> str:
-    """The items of a grouping with their key (``key``), one row per key an item has."""
-    return f"SELECT {group.key} AS key, * FROM item_facts WHERE {group.where}"
+def group_query(group: Group, facts: str = "item_facts") -> str:
+    """The items of a grouping with their key (``key``), one row per key an item has (from ``facts``: the items,
+    or a sample of whole letters of them)."""
+    return f"SELECT {group.key} AS key, * FROM {facts} WHERE {group.where}"
 
 
 def rate_rows(con: duckdb.DuckDBPyConnection, group: Group) -> list[RateRow]:

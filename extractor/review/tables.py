@@ -26,6 +26,7 @@ from ..sinks.duckdb import VIEWS
 # DuckDB may use this much memory before it spills to disk, and these threads: a figure over 660,000 letters
 # stays within a few hundred MiB on a shared machine.
 MEMORY_LIMIT = "128MB"
+RECORDS_MEMORY_LIMIT = "256MB"
 THREADS = 2
 _FLAGS = "STRUCT(field VARCHAR, code VARCHAR, message VARCHAR)[]"
 _CITES = "STRUCT(source VARCHAR, guideline VARCHAR)[]"
@@ -77,11 +78,12 @@ def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
             "memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": scratch})
         try:
             con.execute("SET enable_progress_bar = false")
+            con.execute("SET preserve_insertion_order = false")  # every answer that needs an order asks for it
             try:
                 _SOURCES[kind](con, p)
                 for name, sql in VIEWS.items():
                     con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-                con.execute(f"CREATE TABLE item_facts AS {_ITEM_FACTS}")
+                con.execute(f"CREATE TEMP TABLE item_facts AS {_ITEM_FACTS}")
             except duckdb.Error as e:
                 raise ImrExtractError(f"{p}: cannot be read as records: {str(e).splitlines()[0]}") from e
             yield con
@@ -158,6 +160,8 @@ def records_for(con: duckdb.DuckDBPyConnection, path: str | Path, keys: Iterable
             yield from ((key, record_from_rows(rows)) for key, rows in by_letter.items())
             return
         if p.suffix.lower() == ".duckdb":
+            # A vector of whole records is large: one thread, and room for it, to read them.
+            con.execute(f"SET threads = 1; SET memory_limit = '{RECORDS_MEMORY_LIMIT}'")
             sql = "SELECT source_path, record FROM store.letters WHERE source_path IN (SELECT key FROM wanted)"
         else:
             sql = (f"SELECT * FROM (SELECT coalesce(json ->> '$.provenance.source_path', json ->> '$.document_id') AS key, "
@@ -166,6 +170,7 @@ def records_for(con: duckdb.DuckDBPyConnection, path: str | Path, keys: Iterable
         yield from ((key, _record(data, p)) for key, data in con.execute(sql).fetchall())
     finally:
         con.unregister("wanted")
+        con.execute(f"SET threads = {THREADS}; SET memory_limit = '{MEMORY_LIMIT}'")
 
 
 def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
