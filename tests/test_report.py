@@ -176,3 +176,13 @@ def test_scoring_counts_drug_class_and_compounded_only_where_gold_has_them() -> 
     assert (fields["compounded"]["correct"], fields["compounded"]["total"]) == (2, 2)
     plain = score({"c": record}, {"c": {"document_id": "c", "items": [{"request": "Flexeril 10mg #60"}]}})
     assert "drug_class" not in plain.fields and "compounded" not in plain.fields
+
+
+def test_a_store_with_corrections_is_counted_as_corrected(store: Path, tmp_path: Path) -> None:
+    """The figures read a store's reviewed relations: where corrections define them, the corrected rows count."""
+    corrected = tmp_path / "corrected.duckdb"
+    corrected.write_bytes(store.read_bytes())
+    with duckdb.connect(str(corrected)) as con:
+        con.execute("CREATE OR REPLACE VIEW items_reviewed AS SELECT * REPLACE ('overturned' AS decision) FROM items")
+    stats = compute_stats(corrected)
+    assert stats.items == stats.overturned == 6 and compute_stats(store).overturned == 2

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from ..errors import ImrExtractError
 from ..models import Record
-from ..sinks.duckdb import VIEWS
+from ..sinks.duckdb import REVIEWED_VIEWS, VIEWS
 
 # DuckDB may use this much memory before it spills to disk, and these threads: a figure over 660,000 letters
 # stays within a few hundred MiB on a shared machine.
@@ -81,7 +81,7 @@ def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
             con.execute("SET preserve_insertion_order = false")  # every answer that needs an order asks for it
             try:
                 _SOURCES[kind](con, p)
-                for name, sql in VIEWS.items():
+                for name, sql in {**REVIEWED_VIEWS, **VIEWS}.items():
                     con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
                 con.execute(f"CREATE TEMP TABLE item_facts AS {_ITEM_FACTS}")
             except duckdb.Error as e:
@@ -92,17 +92,21 @@ def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _store(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A store's rows; where it keeps reviewers' corrections, its reviewed relations (the rows corrected)."""
     con.execute("ATTACH ? AS store (READ_ONLY)", [str(path)])
-    tables = {row[0] for row in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'store'").fetchall()}
-    if not {"letters", "items", "citations"} <= tables:
+    relations = {row[0] for row in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'store' UNION ALL "
+        "SELECT view_name FROM duckdb_views() WHERE database_name = 'store'").fetchall()}
+    if not {"letters", "items", "citations"} <= relations:
         raise ImrExtractError(f"{path}: not a store written by imr-extract (no letters, items and citations tables)")
+    letters = "store.letters_reviewed" if "letters_reviewed" in relations else "store.letters"
+    items_from = "store.items_reviewed" if "items_reviewed" in relations else "store.items"
     missing = {"flags": f"NULL::{_FLAGS}", "confidence_min": "NULL::DOUBLE", "drug_class": "NULL::VARCHAR",
                "compounded": "NULL::BOOLEAN", "dwc_category": "NULL::VARCHAR"}
-    have = {row[0] for row in con.execute("DESCRIBE store.items").fetchall()}
+    have = {row[0] for row in con.execute(f"DESCRIBE {items_from}").fetchall()}
     items = ", ".join(c if c in have else f"{missing[c]} AS {c}" for c in _ITEM_COLUMNS)
-    con.execute(f"CREATE VIEW letters AS SELECT {', '.join(_LETTER_COLUMNS)} FROM store.letters")
-    con.execute(f"CREATE VIEW items AS SELECT {items} FROM store.items")
+    con.execute(f"CREATE VIEW letters AS SELECT {', '.join(_LETTER_COLUMNS)} FROM {letters}")
+    con.execute(f"CREATE VIEW items AS SELECT {items} FROM {items_from}")
     con.execute("CREATE VIEW citations AS SELECT source_path, item_index, role, source, guideline FROM store.citations")
 
 

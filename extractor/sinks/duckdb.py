@@ -71,8 +71,9 @@ _CITATION_ROLES = {"claims_administrator": "claims_administrator_guidelines", "r
 _RATE = ("count(*) AS items, count(*) FILTER (WHERE decision = 'overturned') AS overturned, "
          "round(count(*) FILTER (WHERE decision = 'overturned') / count(*), 3) AS overturn_rate")
 _REVIEWER_CITED = "(SELECT DISTINCT source_path, item_index, source, guideline FROM citations WHERE role = 'reviewer')"
-# The relations the researchers' views read: the extracted rows with reviewers' corrections applied. Here they pass
-# the rows through; the corrections table (``imr-extract review --serve``) defines them over its corrections.
+# The relations the views read: the extracted rows with reviewers' corrections applied. Here they pass the rows
+# through (and do so for JSONL and Parquet outputs read by ``review.tables``); a store with a corrections table
+# (``imr-extract review --serve``) defines them over its corrections instead.
 REVIEWED_VIEWS: dict[str, str] = {
     "letters_reviewed": "SELECT * FROM letters",
     "items_reviewed": "SELECT * FROM items",
@@ -114,7 +115,6 @@ def _items_per_letter(period: str | None) -> str:
 
 
 VIEWS: dict[str, str] = {
-    **REVIEWED_VIEWS,
     **_by_period("overturn_by_drug_class", "drug_class", "drug_class IS NOT NULL"),
     **_by_period("overturn_by_dwc_category", "dwc_category", "dwc_category IS NOT NULL"),
     "pharmacy_mix": _mix(None), "pharmacy_mix_by_year": _mix("year"), "pharmacy_mix_by_month": _mix("month"),
@@ -156,7 +156,7 @@ class DuckDbSink:
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
             _add_missing_columns(self._con, name)
         self._con.unregister("empty")
-        for name, sql in VIEWS.items():
+        for name, sql in {**REVIEWED_VIEWS, **VIEWS}.items():
             self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
         self._con.commit()
         self._stored = {row[0] for row in self._con.execute("SELECT source_path FROM letters").fetchall()}
