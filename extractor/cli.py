@@ -530,15 +530,6 @@ def cache_clear_command() -> None:
     _echo(f"removed {removed} cached answer(s)")
 
 
-def _load_records(path: Path) -> list[Record]:
-    from .review import load_records
-
-    try:
-        return load_records(path)
-    except ImrExtractError as e:
-        _fail(str(e))
-
-
 @app.command()
 def review(
     records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl, .parquet or .duckdb (--serve: a .duckdb store).")],
@@ -562,17 +553,18 @@ def review(
         except ImrExtractError as e:
             _fail(str(e))
         return
-    from .review import build_site
+    from .review import build_site, compute_stats, iter_records
 
     _check_outputs(folders=[output])
-    loaded = _load_records(records)
     try:
-        marked = build_site(loaded, output)
+        marked = build_site(iter_records(records), output, stats=compute_stats(records))
+    except ImrExtractError as e:
+        _fail(str(e))
     except OSError as e:
         _fail(f"{e.filename or output}: cannot write the site: {e.strerror or e}")
     fields = sum(m["fields"] for m in marked.values())
     shown = sum(m["marked"] for m in marked.values())
-    err.print(f"{len(loaded)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
+    err.print(f"{len(marked)} letter page(s), {shown}/{fields} field(s) with a span marked -> {output / 'index.html'}")
 
 
 @app.command("export-gold")
@@ -595,12 +587,38 @@ def export_gold(
 
 @app.command()
 def stats(
-    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl or .parquet.")],
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .jsonl, .parquet or .duckdb.")],
 ) -> None:
     """Overturn rates by category, drug, guideline source and reviewer specialty; decisions by month; review load."""
     from .review import compute_stats, print_stats
 
-    print_stats(compute_stats(_load_records(records)), out)
+    try:
+        figures = compute_stats(records)
+    except ImrExtractError as e:
+        _fail(str(e))
+    print_stats(figures, out)
+
+
+@app.command()
+def report(
+    records: Annotated[Path, typer.Argument(help="Records written by extract: .duckdb, .jsonl or .parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the report (index.html or report.md).")] = Path("report"),
+    fmt: Annotated[str, typer.Option("--format", help="html (pages with charts) or md (text).")] = "html",
+) -> None:
+    """The tables researchers publish (by year, DWC category, drug group, ...); every figure lists its items."""
+    from .report import build_report
+
+    if fmt not in ("html", "md"):
+        _fail(f"--format {fmt}: choose html or md")
+    _check_outputs(folders=[output])
+    try:
+        headline = build_report(records, output, fmt=fmt)  # type: ignore[arg-type]
+    except ImrExtractError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"{output}: cannot write the report: {e.strerror or e}")
+    _echo(f"{headline['letters']} letter(s), {headline['items']} item(s) -> "
+               f"{output / ('index.html' if fmt == 'html' else 'report.md')}")
 
 
 @app.command("serve-local")

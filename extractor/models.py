@@ -18,6 +18,9 @@ FieldSource = Literal["parser", "model", "agreed"]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
 DrugClass = Literal["opioid", "muscle_relaxant", "nsaid", "topical", "anticonvulsant", "antidepressant", "sleep_aid",
                     "benzodiazepine", "gastrointestinal", "medical_food", "other"]
+# The service categories of the DWC's annual IMR reports (docs/dwc-categories.md).
+DwcCategory = Literal["pharmaceuticals", "rehabilitation", "diagnostic_testing", "dmepos", "evaluation_and_management",
+                      "injections", "surgery", "behavioral_and_mental_health", "programs", "home_health", "other"]
 
 
 class Category(str, Enum):
@@ -127,7 +130,7 @@ class Item(_Model):
     compounded: bool | None = Field(
         default=None, description="A medication that is a pharmacy compound or compounding kit; null for other items."
     )
-    dwc_category: str | None = Field(default=None, description="The service category of DWC's annual IMR reports.")
+    dwc_category: DwcCategory | None = Field(default=None, description="The service category of DWC's annual IMR reports.")
 
     def with_flags(self, *flags: Flag) -> Item:
         """A copy with ``flags`` added: ``needs_review`` set and their lines appended to ``review_reasons``."""

@@ -285,3 +285,14 @@ def test_rate_chart_keeps_groups_whose_labels_are_cut_alike() -> None:
     long = "Preventive Medicine, Occupational Medicine"
     svg = rate_chart("t", [RateRow(long, 70, 9), RateRow(long + ", Public Health", 8, 2)])
     assert 'id="ytick_2"' in svg and "2/8" in svg and "9/70" in svg
+
+
+def test_index_is_paged_and_the_site_built_from_a_stream(records: list[Record], tmp_path: Path) -> None:
+    build_site(iter(records), tmp_path, per_page=2)  # a generator: the site never needs the whole list
+    pages = ["index.html", *(f"index-{n}.html" for n in range(2, -(-len(records) // 2) + 1))]
+    assert sorted(p.name for p in tmp_path.glob("index*.html")) == sorted(pages)
+    html = [(tmp_path / p).read_text(encoding="utf-8") for p in pages]
+    for name in page_names(records):
+        assert sum(f'href="letters/{name}"' in h for h in html) == 1
+    assert 'rel="next"' in html[0] and 'rel="prev"' not in html[0] and 'rel="next"' not in html[-1]
+    assert f"<b>{compute_stats(records).items}</b> items" in (tmp_path / "dashboard.html").read_text(encoding="utf-8")

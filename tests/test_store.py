@@ -21,7 +21,7 @@ from extractor.sinks.duckdb import SCHEMAS, VIEWS, DuckDbSink, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "evals" / "letters"
-FEW = [LETTERS / name for name in ("CM16-0230548.pdf", "imr-000.txt", "imr-002.txt", "syn-c-06.txt")]
+FEW = [LETTERS / name for name in ("CM16-0230548.pdf", "imr-000.txt", "imr-002.txt", "syn-c-06.txt", "syn-b-01.txt")]
 runner = CliRunner()
 
 

@@ -307,7 +307,7 @@ def _item_field_results(p: dict[str, Any], g: dict[str, Any], reference: Any) ->
     if "date_of_service" in g:
         yield "date_of_service", parse_date(p.get("date_of_service"), reference=reference) == parse_date(
             g.get("date_of_service"), reference=reference)
-    for name in ("category", "generic_name", "decision"):
+    for name in ("category", "generic_name", "decision", "drug_class", "compounded"):
         if name in g:
             yield name, _norm(p.get(name)) == _norm(g.get(name))
     if "strength" in g:

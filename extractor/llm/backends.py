@@ -41,6 +41,7 @@ from ..models import (
     Usage,
 )
 from ..parse import ParsedLetter, clean_letter, parse_letter
+from ..parse.drugclass import item_groups
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
 from ..record import parser_record, provenance
@@ -338,6 +339,7 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
                                              for c in it.claims_administrator_guidelines],
             reviewer_guidelines=[g.citation("reviewer citation", c, item=i, region=body) for c in it.reviewer_guidelines],
             rationale=rationale, reasons=it.reasons, spans={k: v for k, v in spans.items() if v is not None},
+            **item_groups(request, it.category, it.generic_name),  # type: ignore[arg-type]
         )
         items.append(_flagged(item, f"item {i + 1}: the parser could not segment this letter, so nothing checked "
                                     "the model's values", "model"))

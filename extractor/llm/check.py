@@ -44,6 +44,7 @@ from ..evaluation.scoring import FUZZY, citation_sets, similarity
 from ..models import Category, Citation, FieldSource, Item, Reason
 from ..parse import classify, drugs
 from ..parse.citations import expand_pages
+from ..parse.drugclass import item_groups
 from ..parse.letter import ParsedLetter
 from ..parse.segment import Region
 from ..parse.values import strength_key
@@ -118,7 +119,8 @@ def check_item(parsed: Item, proposed: Mapping[str, Any], evidence: ItemEvidence
         if verdict.reason:
             reasons.append(f"item {index + 1}: {name}: {verdict.reason}")
     review = parsed.review_reasons + reasons
-    return parsed.model_copy(update={**kept, "sources": {**parsed.sources, **sources},
+    groups = item_groups(parsed.request, kept.get("category", parsed.category), kept.get("generic_name", parsed.generic_name))
+    return parsed.model_copy(update={**kept, **groups, "sources": {**parsed.sources, **sources},
                                      "needs_review": parsed.needs_review or bool(reasons),
                                      "review_reasons": review})
 

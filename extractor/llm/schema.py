@@ -186,6 +186,8 @@ def schema_hash(model: type[BaseModel]) -> str:
     return hashlib.sha256(schema.encode()).hexdigest()[:16]
 
 
+# Gold labels the model is not asked for: the parser derives them from the request (``parse.drugclass``).
+_NOT_ASKED = ("drug_class", "compounded")
 _FILLED = ("decision", "treatment", "category", "generic_name", "strength", "quantity",
            "claims_administrator_guidelines", "reviewer_guidelines", "reasons")
 
@@ -193,7 +195,10 @@ _FILLED = ("decision", "treatment", "category", "generic_name", "strength", "qua
 def answer_from_gold(gold: dict[str, object], backend: str) -> LetterAnswer | FillAnswer:
     """The answer a correct model gives for a gold-labelled letter: few-shot examples and test fixtures."""
     if backend == "llm":
-        return LetterAnswer.model_validate({k: v for k, v in gold.items() if k not in ("document_id", "layout")})
+        letter = {k: v for k, v in gold.items() if k not in ("document_id", "layout")}
+        assert isinstance(letter["items"], list)
+        letter["items"] = [{k: v for k, v in item.items() if k not in _NOT_ASKED} for item in letter["items"]]
+        return LetterAnswer.model_validate(letter)
     items = gold["items"]
     assert isinstance(items, list)
     return FillAnswer.model_validate({

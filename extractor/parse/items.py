@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..models import Category, Citation, ExtractionWarning, Item, Span
 from ..read.text import CleanText, collapse
-from . import classify, drugs
+from . import classify, drugclass, drugs
 from .citations import parse_guideline_paragraph
 from .segment import ItemBlock, Region
 from .values import DATE_PATTERN, parse_date
@@ -77,6 +77,7 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
     if block.rationale is not None and not rationale:
         warnings.append(ExtractionWarning(code="empty_rationale", item=index, message=f"item {index + 1}: rationale is empty"))
 
+    generic_name = "/".join(generics) if is_drug and generics else None
     item = Item(
         request=request,
         original_request=original,
@@ -84,7 +85,7 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
         date_of_service=date_of_service,
         treatment=treatment.name,
         category=treatment.category,
-        generic_name="/".join(generics) if is_drug and generics else None,
+        generic_name=generic_name,
         strength=drugs.strength(request) if is_drug else None,
         quantity=drugs.quantity(request),
         decision=block.decision,
@@ -93,6 +94,7 @@ def parse_item(clean: CleanText, block: ItemBlock, index: int, reference: dt.dat
         rationale=rationale,
         reasons=classify.reasons(rationale, block.decision),
         spans={k: v for k, v in spans.items() if v is not None},
+        **drugclass.item_groups(request, treatment.category, generic_name),  # type: ignore[arg-type]
     )
     return ParsedItem(item=item, warnings=warnings)
 

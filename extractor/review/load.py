@@ -8,7 +8,7 @@ A line or row that is not a record is an error naming the file and the line, nev
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,11 @@ from ..models import Record
 
 def load_records(path: str | Path) -> list[Record]:
     """Every record in a ``.jsonl``, ``.parquet`` or ``.duckdb`` output of ``imr-extract extract``."""
+    return list(iter_records(path))
+
+
+def iter_records(path: str | Path) -> Iterator[Record]:
+    """The records of an output of ``imr-extract extract`` one at a time (a corpus is never held whole)."""
     p = Path(path)
     reader = _READERS.get(p.suffix.lower())
     if reader is None:
@@ -34,8 +39,7 @@ def load_records(path: str | Path) -> list[Record]:
         raise ImrExtractError(f"{p}: cannot be read: {e.strerror or e}") from None
 
 
-def _read_jsonl(path: Path) -> list[Record]:
-    records = []
+def _read_jsonl(path: Path) -> Iterator[Record]:
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -46,39 +50,51 @@ def _read_jsonl(path: Path) -> list[Record]:
             if not line.strip():
                 continue
             try:
-                records.append(Record.model_validate_json(line))
+                yield Record.model_validate_json(line)
             except ValidationError as e:
                 raise ImrExtractError(f"{path}, line {number}: not a record: {first_problem(e)}") from None
-    return records
 
 
-def _read_parquet(path: Path) -> list[Record]:
-    """Rows grouped back into letters. Parquet keeps no spans, so its records highlight nothing."""
+def _read_parquet(path: Path) -> Iterator[Record]:
+    """Rows grouped back into letters (a letter's rows are written together, in one part). Parquet keeps no spans,
+    so its records highlight nothing."""
     import pyarrow.parquet as pq
 
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except Exception as e:  # pyarrow raises several unrelated types for a bad file
-        raise ImrExtractError(f"{path}: not a readable Parquet file: {e}") from e
-    letters: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        letters.setdefault(str(row.get("document_id")), []).append(row)
-    records = []
-    for doc_id, doc_rows in letters.items():
+    parts = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+    letter: list[dict[str, Any]] = []
+    for part in parts:
         try:
-            records.append(_record_from_rows(doc_rows))
-        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as e:  # a row of other types
-            raise ImrExtractError(f"{path}, document {doc_id}: not a record: {e}") from e
-    return records
+            batches = pq.ParquetFile(part).iter_batches()
+            rows = (row for batch in batches for row in batch.to_pylist())
+            for row in rows:
+                if letter and row.get("source_path") != letter[0].get("source_path"):
+                    yield _letter(path, letter)
+                    letter = []
+                letter.append(row)
+        except ImrExtractError:
+            raise
+        except Exception as e:  # pyarrow raises several unrelated types for a bad file
+            raise ImrExtractError(f"{part}: not a readable Parquet file: {e}") from e
+    if letter:
+        yield _letter(path, letter)
+
+
+def _letter(path: Path, rows: list[dict[str, Any]]) -> Record:
+    try:
+        return record_from_rows(rows)
+    except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as e:  # a row of other types
+        raise ImrExtractError(f"{path}, document {rows[0].get('document_id')}: not a record: {e}") from e
 
 
 _ITEM_KEYS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
-              "generic_name", "strength", "quantity", "decision", "rationale", "reasons")
+              "generic_name", "strength", "quantity", "decision", "rationale", "reasons", "drug_class", "compounded",
+              "dwc_category")
 _SINK_ONLY = {"item_index", "claims_administrator_guidelines", "reviewer_guidelines", "warnings", "backend",
               "source_path", "source_sha256", "error", "needs_review", "final", *_ITEM_KEYS}
 
 
-def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
+def record_from_rows(rows: list[dict[str, Any]]) -> Record:
+    """One letter's Parquet rows (one per item) back into its record."""
     first = rows[0]
     letter = {k: v for k, v in first.items() if k not in _SINK_ONLY}
     items = []
@@ -100,13 +116,13 @@ def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
     })
 
 
-def _read_duckdb(path: Path) -> list[Record]:
+def _read_duckdb(path: Path) -> Iterator[Record]:
     from ..sinks.duckdb import read_records
 
-    return list(read_records(path))
+    return read_records(path)
 
 
-_READERS: dict[str, Callable[[Path], list[Record]]] = {
+_READERS: dict[str, Callable[[Path], Iterator[Record]]] = {
     ".jsonl": _read_jsonl,
     ".ndjson": _read_jsonl,
     ".parquet": _read_parquet,

@@ -10,21 +10,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, PackageLoader, Template
 from markupsafe import Markup
 
 from ..errors import ImrExtractError
-from ..models import Record
+from ..models import Category, Layout, Record
 from ..read.files import LetterText as ReadLetter
 from ..read.files import read_letter
+from ..sinks import open_sink
 from . import charts
 from .highlight import Field, citation_text, fields_with_spans, mark_text
 from .stats import Stats, compute_stats, letter_flagged
+
+# Letters per index page: the index of a large corpus is paged (the review server is the way to browse it).
+INDEX_PAGE = 500
 
 _STATIC = files("extractor.review") / "static"
 
@@ -83,48 +89,100 @@ def source_letter(record: Record) -> tuple[ReadLetter | None, str | None]:
 MAX_NAME = 100
 
 
-def page_names(records: list[Record]) -> list[str]:
+class PageNamer:
     """A file name per record, safe on any file system, short enough for any (a 300-character id is
     cut and keeps a hash of the whole id), and unique even if two ids clean to the same name."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for record in records:
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def __call__(self, record: Record) -> str:
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", record.document_id).strip("._") or "letter"
         if len(base) > MAX_NAME:
             digest = hashlib.sha256(record.document_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
             base = f"{base[:MAX_NAME - 17]}-{digest}"
         name, n = base, 1
-        while name.lower() in seen:
+        while name.lower() in self._seen:
             n += 1
             name = f"{base}-{n}"
-        seen.add(name.lower())
-        names.append(f"{name}.html")
-    return names
+        self._seen.add(name.lower())
+        return f"{name}.html"
 
 
-def build_site(records: list[Record], out_dir: str | Path) -> dict[str, Any]:
-    """Write ``index.html``, ``dashboard.html`` and ``letters/<id>.html``; return what was marked, per letter."""
+def page_names(records: Iterable[Record]) -> list[str]:
+    """The page name of each record, in order (as ``build_site`` names them)."""
+    namer = PageNamer()
+    return [namer(r) for r in records]
+
+
+class _Index:
+    """The letters' index, written ``per_page`` letters a page (``index.html``, ``index-2.html``, ...) as they come:
+    only one page of rows is held, so a site of any size is built in bounded memory."""
+
+    def __init__(self, out: Path, env: Environment, per_page: int) -> None:
+        self._out, self._template, self._per_page = out, env.get_template("index.html.j2"), per_page
+        self._rows: list[dict[str, Any]] = []
+        self._page = 1
+        self._first = 1
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        if len(self._rows) > self._per_page:  # a next page exists: this one can be written with its link
+            self._write(self._rows[: self._per_page], last=False)
+            self._rows = self._rows[self._per_page:]
+
+    def close(self) -> None:
+        self._write(self._rows, last=True)
+
+    @staticmethod
+    def name(page: int) -> str:
+        return "index.html" if page == 1 else f"index-{page}.html"
+
+    def _write(self, rows: list[dict[str, Any]], *, last: bool) -> None:
+        (self._out / self.name(self._page)).write_text(self._template.render(
+            rows=rows, first=self._first, categories=[c.value for c in Category], layouts=get_args(Layout),
+            previous=self.name(self._page - 1) if self._page > 1 else None,
+            next=None if last else self.name(self._page + 1)), encoding="utf-8")
+        self._page += 1
+        self._first += len(rows)
+
+
+def build_site(records: Iterable[Record], out_dir: str | Path, *, stats: Stats | None = None,
+               per_page: int = INDEX_PAGE) -> dict[str, Any]:
+    """Write ``index.html`` (and its next pages), ``dashboard.html`` and ``letters/<id>.html``, taking the records
+    one at a time; return what was marked, per letter page. ``stats``: the dashboard's figures if computed already
+    (from the output, in SQL); else they are computed from the records as they pass."""
     out = Path(out_dir)
     (out / "letters").mkdir(parents=True, exist_ok=True)
     env = environment()
-    names = page_names(records)
+    namer = PageNamer()
     marked: dict[str, dict[str, int]] = {}
     letter_page = env.get_template("letter.html.j2")
-    for record, name in zip(records, names, strict=True):
-        fields = fields_with_spans(record)
-        text = letter_text(record, fields)
-        values = {f.path: {"value": f.value, "item": f.item, "source": f.source} for f in fields}
-        (out / "letters" / name).write_text(
-            letter_page.render(record=record, text=text, values=values, flagged=letter_flagged(record)),
-            encoding="utf-8")
-        marked[record.document_id] = {"fields": len(values), "marked": len(text.marked & values.keys())}
-    rows = [{"record": r, "page": f"letters/{n}", "flagged": letter_flagged(r)} for r, n in zip(records, names, strict=True)]
-    categories = sorted({str(i.category) for r in records for i in r.items})
-    layouts = sorted({r.layout for r in records})
-    (out / "index.html").write_text(env.get_template("index.html.j2").render(
-        rows=rows, categories=categories, layouts=layouts), encoding="utf-8")
-    write_dashboard(compute_stats(records), out / "dashboard.html", env)
+    index = _Index(out, env, per_page)
+    with tempfile.TemporaryDirectory(prefix="imr-review-") as scratch:
+        seen = None if stats is not None else open_sink(Path(scratch) / "records.jsonl")
+        for record in records:
+            name = namer(record)
+            marked[name] = write_letter_page(record, out / "letters" / name, letter_page)
+            index.add({"record": record, "page": f"letters/{name}", "flagged": letter_flagged(record)})
+            if seen is not None:
+                seen.write(record)
+        index.close()
+        if seen is not None:
+            seen.close()
+            stats = compute_stats(Path(scratch) / "records.jsonl")
+    write_dashboard(stats or Stats(), out / "dashboard.html", env)
     return marked
+
+
+def write_letter_page(record: Record, path: Path, template: Template) -> dict[str, int]:
+    """A letter's page: its text with every field marked where it was read; how many fields it has and marked."""
+    fields = fields_with_spans(record)
+    text = letter_text(record, fields)
+    values = {f.path: {"value": f.value, "item": f.item, "source": f.source} for f in fields}
+    path.write_text(template.render(record=record, text=text, values=values, flagged=letter_flagged(record)),
+                    encoding="utf-8")
+    return {"fields": len(values), "marked": len(text.marked & values.keys())}
 
 
 def write_dashboard(stats: Stats, path: Path, env: Environment) -> None:

@@ -49,7 +49,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("treatment", pa.string()), ("category", pa.string()), ("generic_name", pa.string()),
         ("strength", pa.string()), ("quantity", pa.int64()), ("decision", pa.string()), ("rationale", pa.string()),
         ("reasons", _STRINGS), ("needs_review", pa.bool_()), ("review_reasons", _STRINGS),
-        ("sources", pa.map_(pa.string(), pa.string())),
+        ("sources", pa.map_(pa.string(), pa.string())), ("drug_class", pa.string()), ("compounded", pa.bool_()),
+        ("dwc_category", pa.string()),
     ]),
     "citations": pa.schema([
         ("source_path", pa.string()), ("item_index", pa.int32()), ("role", pa.string()), ("position", pa.int32()),
@@ -67,13 +68,61 @@ _LETTER_FIELDS = ("document_id", "layout", "case_number", "date_assigned", "deci
                   "reviewer_specialty", "reviewer_licensure", "needs_review", "review_reasons")
 _ITEM_FIELDS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
                 "generic_name", "strength", "quantity", "decision", "rationale", "reasons", "needs_review",
-                "review_reasons")
+                "review_reasons", "drug_class", "compounded", "dwc_category")
 _CITATION_ROLES = {"claims_administrator": "claims_administrator_guidelines", "reviewer": "reviewer_guidelines"}
 
 _RATE = ("count(*) AS items, count(*) FILTER (WHERE decision = 'overturned') AS overturned, "
          "round(count(*) FILTER (WHERE decision = 'overturned') / count(*), 3) AS overturn_rate")
 _REVIEWER_CITED = "(SELECT DISTINCT source_path, item_index, source, guideline FROM citations WHERE role = 'reviewer')"
+# The relations the views read: the extracted rows with reviewers' corrections applied. A store defines them over
+# its corrections table (``corrections.create_review_schema``); JSONL and Parquet outputs, read by ``review.tables``,
+# have no corrections, so there they pass the rows through.
+REVIEWED_VIEWS: dict[str, str] = {
+    "letters_reviewed": "SELECT * FROM letters",
+    "items_reviewed": "SELECT * FROM items",
+}
+_PERIODS = {"year": "year(decision_date)", "month": "date_trunc('month', decision_date)::DATE"}
+
+
+def _by_period(name: str, key: str, where: str) -> dict[str, str]:
+    """A view of overturn rates by ``key`` over the reviewed items, and the same by decision year and month."""
+    views = {name: f"SELECT {key}, {_RATE} FROM items_reviewed WHERE {where} GROUP BY ALL ORDER BY items DESC, {key}"}
+    for period, expr in _PERIODS.items():
+        views[f"{name}_by_{period}"] = (
+            f"SELECT {expr} AS {period}, {key}, {_RATE} FROM items_reviewed JOIN letters_reviewed USING (source_path) "
+            f"WHERE {where} AND decision_date IS NOT NULL GROUP BY ALL ORDER BY {period}, items DESC, {key}")
+    return views
+
+
+def _mix(period: str | None) -> str:
+    """Medication items per drug group, and their share of the period's medication items (and compounded)."""
+    by = f"{_PERIODS[period]} AS {period}, " if period else ""
+    join = " JOIN letters_reviewed USING (source_path)" if period else ""
+    where = " AND decision_date IS NOT NULL" if period else ""
+    counts = (f"SELECT {by}drug_class, count(*) AS items, count(*) FILTER (WHERE compounded) AS compounded, "
+              "count(*) FILTER (WHERE decision = 'overturned') AS overturned "
+              f"FROM items_reviewed{join} WHERE category = 'medication'{where} GROUP BY ALL")
+    return (f"SELECT *, round(items / sum(items) OVER ({'PARTITION BY ' + period if period else ''}), 3) AS share "
+            f"FROM ({counts}) ORDER BY {period + ', ' if period else ''}items DESC, drug_class")
+
+
+def _items_per_letter(period: str | None) -> str:
+    """How many letters have 1, 2, ... items (letters that gave a record); by period also the mean."""
+    counts = ("SELECT source_path, decision_date, count(item_index) AS items FROM letters_reviewed "
+              "LEFT JOIN items_reviewed USING (source_path) WHERE error_type IS NULL GROUP BY ALL")
+    if period is None:
+        return f"SELECT items, count(*) AS letters FROM ({counts}) GROUP BY items ORDER BY items"
+    return (f"SELECT {_PERIODS[period]} AS {period}, count(*) AS letters, sum(items) AS items, "
+            f"round(sum(items) / count(*), 2) AS items_per_letter FROM ({counts}) WHERE decision_date IS NOT NULL "
+            f"GROUP BY ALL ORDER BY {period}")
+
+
 VIEWS: dict[str, str] = {
+    **_by_period("overturn_by_drug_class", "drug_class", "drug_class IS NOT NULL"),
+    **_by_period("overturn_by_dwc_category", "dwc_category", "dwc_category IS NOT NULL"),
+    "pharmacy_mix": _mix(None), "pharmacy_mix_by_year": _mix("year"), "pharmacy_mix_by_month": _mix("month"),
+    "items_per_letter": _items_per_letter(None), "items_per_letter_by_year": _items_per_letter("year"),
+    "items_per_letter_by_month": _items_per_letter("month"),
     "overturn_by_category": f"SELECT category, {_RATE} FROM items_reviewed GROUP BY ALL ORDER BY items DESC, category",
     "overturn_by_drug": f"SELECT generic_name, {_RATE} FROM items_reviewed WHERE generic_name IS NOT NULL "
                         "GROUP BY ALL ORDER BY items DESC, generic_name",
@@ -111,6 +160,7 @@ class DuckDbSink:
                 for name, schema in SCHEMAS.items():
                     self._con.register("empty", schema.empty_table())
                     self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM empty")
+                    _add_missing_columns(self._con, name)
                 self._con.unregister("empty")
                 create_review_schema(self._con)
                 for name, sql in VIEWS.items():
@@ -218,6 +268,14 @@ def _store_errors(path: Path) -> Iterator[None]:
 
 def _first_line(error: Exception) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A store made by an older version gets the columns added since (null in its old rows)."""
+    have = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    for column, kind, *_ in con.execute("DESCRIBE SELECT * FROM empty").fetchall():
+        if column not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {kind}')
 
 
 def _connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

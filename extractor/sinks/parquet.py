@@ -18,7 +18,8 @@ _LETTER_COLUMNS = ("document_id", "layout", "case_number", "date_assigned", "dec
                    "application_received_date", "priority", "date_of_injury", "patient_sex", "patient_age",
                    "reviewer_specialty")
 _ITEM_COLUMNS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
-                 "generic_name", "strength", "quantity", "decision", "rationale")
+                 "generic_name", "strength", "quantity", "decision", "rationale", "drug_class", "compounded", "dwc_category")
+_BOOL_COLUMNS = ("retrospective", "compounded")
 
 
 class ParquetSink:
@@ -47,7 +48,7 @@ class ParquetSink:
             [(c, pa.string()) for c in _LETTER_COLUMNS if c not in ("patient_age",)]
             + [("patient_age", pa.int32()), ("reviewer_licensure", pa.list_(pa.string())),
                ("diagnoses", pa.list_(pa.string())), ("item_index", pa.int32())]
-            + [(c, pa.bool_() if c == "retrospective" else pa.int64() if c == "quantity" else pa.string())
+            + [(c, pa.bool_() if c in _BOOL_COLUMNS else pa.int64() if c == "quantity" else pa.string())
                for c in _ITEM_COLUMNS]
             + [("claims_administrator_guidelines", pa.string()), ("reviewer_guidelines", pa.string()),
                ("reasons", pa.list_(pa.string())), ("needs_review", pa.bool_()), ("warnings", pa.list_(pa.string())),

@@ -53,6 +53,24 @@
     });
   }
 
+  // A link to "letter.html#items[2].request" (the report's item lists) opens with that field marked and in view;
+  // a field with no mark (a record without spans) brings its item's row into view instead.
+  function openLinkedField() {
+    var wanted = decodeURIComponent(location.hash.slice(1));
+    if (!wanted) return;
+    var marks = document.querySelectorAll("mark.hl");
+    for (var i = 0; i < marks.length; i++) {
+      if (marks[i].getAttribute("data-field") === wanted) {
+        marks[i].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+        marks[i].scrollIntoView({ block: "center" });
+        return;
+      }
+    }
+    var item = /^items\[(\d+)\]/.exec(wanted);
+    var row = item && document.querySelector('#items tr[data-item="' + item[1] + '"]');
+    if (row) { row.classList.add("active"); row.scrollIntoView({ block: "center" }); }
+  }
+
   function indexPage() {
     var form = document.getElementById("filters");
     var table = document.getElementById("letters");
@@ -79,5 +97,6 @@
   }
 
   letterPage();
+  openLinkedField();
   indexPage();
 })();
