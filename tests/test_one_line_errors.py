@@ -75,8 +75,8 @@ def test_a_stored_record_that_is_not_a_record_is_one_line_naming_the_letter(tmp_
     with duckdb.connect(str(store)) as con:
         first = con.execute("SELECT min(source_path) FROM letters").fetchone()[0]  # type: ignore[index]
         con.execute("UPDATE letters SET record = ? WHERE source_path = ?", [record, first])
-    for args in (["stats", str(store)], ["review", str(store), "-o", str(tmp_path / "site")]):
-        _one_line(runner.invoke(app, args), str(store), first, "not a record")
+    # stats is SQL over the store's columns and never reads the stored record; the site is built from the records
+    _one_line(runner.invoke(app, ["review", str(store), "-o", str(tmp_path / "site")]), str(store), first, "not a record")
 
 
 def test_a_document_id_of_300_characters_gets_a_short_unique_page(tmp_path: Path, outputs: dict[str, Path]) -> None:

@@ -23,8 +23,8 @@ def load_records(path: str | Path) -> list[Record]:
     return list(iter_records(path))
 
 
-def iter_records(path: str | Path) -> Iterator[Record]:
-    """The records of an output of ``imr-extract extract`` one at a time (a corpus is never held whole)."""
+def records_path(path: str | Path) -> Path:
+    """``path`` if it can hold the records of an output of ``imr-extract extract``, else a one-line error."""
     p = Path(path)
     reader = _READERS.get(p.suffix.lower())
     if reader is None:
@@ -33,8 +33,14 @@ def iter_records(path: str | Path) -> Iterator[Record]:
         raise ImrExtractError(f"{p}: no such file")
     if reader is not _read_parquet and not p.is_file():  # a folder named x.jsonl, a FIFO that would block
         raise ImrExtractError(f"{p}: {'a folder' if p.is_dir() else 'not a regular file'}, not a records file")
+    return p
+
+
+def iter_records(path: str | Path) -> Iterator[Record]:
+    """The records of an output of ``imr-extract extract`` one at a time (a corpus is never held whole)."""
+    p = records_path(path)
     try:
-        return reader(p)
+        return _READERS[p.suffix.lower()](p)
     except OSError as e:
         raise ImrExtractError(f"{p}: cannot be read: {e.strerror or e}") from None
 

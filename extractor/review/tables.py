@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from ..errors import ImrExtractError
 from ..models import Record
 from ..sinks.duckdb import REVIEWED_VIEWS, VIEWS
+from .load import iter_records, records_path
 
 # DuckDB may use this much memory before it spills to disk, and these threads: a figure over 660,000 letters
 # stays within a few hundred MiB on a shared machine.
@@ -67,12 +68,8 @@ def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
     Its own tables (``item_facts``) live in a scratch database file, removed on leaving, so DuckDB keeps them
     compressed on disk and within ``MEMORY_LIMIT`` whatever the size of the corpus."""
-    p = Path(path)
+    p = records_path(path)
     kind = p.suffix.lower()
-    if kind not in _SOURCES:
-        raise ImrExtractError(f"{p}: records must be .jsonl, .parquet or .duckdb")
-    if not p.exists():
-        raise ImrExtractError(f"{p}: no such file")
     with tempfile.TemporaryDirectory(prefix="imr-sql-") as scratch:
         con = duckdb.connect(str(Path(scratch) / "scratch.duckdb"), config={
             "memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": scratch})
@@ -85,7 +82,10 @@ def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
                     con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
                 con.execute(f"CREATE TEMP TABLE item_facts AS {_ITEM_FACTS}")
             except duckdb.Error as e:
-                raise ImrExtractError(f"{p}: cannot be read as records: {str(e).splitlines()[0]}") from e
+                if _SOURCES[kind] is _jsonl:  # the line-by-line reader names the line and what is wrong with it
+                    for _ in iter_records(p):
+                        pass
+                raise ImrExtractError(f"{p}: {_UNREADABLE[kind]} ({' '.join(str(e).split())})") from None
             yield con
         finally:
             con.close()
@@ -198,3 +198,6 @@ def _record(data: Any, path: Path) -> Record:
 
 
 _SOURCES = {".duckdb": _store, ".jsonl": _jsonl, ".ndjson": _jsonl, ".parquet": _parquet}
+# What a DuckDB error while reading each kind of output means, as the sinks and readers say it.
+_UNREADABLE = {".duckdb": "the DuckDB store cannot be used", ".parquet": "not a readable Parquet output",
+               ".jsonl": "cannot be read as records", ".ndjson": "cannot be read as records"}
