@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 
@@ -38,15 +36,16 @@ def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) 
         more = f" (+{len(missed) - show_missed})" if len(missed) > show_missed else ""
         fields.add_row(name, _fmt(f["accuracy"]), f"{f['correct']}/{f['total']}", ", ".join(missed[:show_missed]) + more)
     console.print(fields)
-    print_calibration(report.calibration, console)
+    print_calibration(report, console)
     failed = {d: doc["error"] for d, doc in report.documents.items() if doc.get("error")}
     for doc_id, error in failed.items():
         console.print(f"[red]{doc_id}[/red]: {error}")
 
 
-def print_calibration(calibration: dict[str, Any], console: Console) -> None:
+def print_calibration(report: EvalReport, console: Console) -> None:
     """The reliability table (confidence bins: count, mean confidence, accuracy), the ECE and the flags' review
     recall, beside the field accuracy above."""
+    calibration = report.calibration
     if not calibration.get("bins"):
         return
     table = Table(title=f"Calibration (expected calibration error {_fmt(calibration['ece'])})", title_justify="left")
