@@ -17,6 +17,26 @@ def _fmt(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def print_calibration(report: EvalReport, console: Console) -> None:
+    """The reliability table (confidence bins: count, mean confidence, accuracy), the ECE and the flags' review
+    recall, beside the field accuracy above."""
+    calibration = report.calibration
+    if not calibration.get("bins"):
+        return
+    table = Table(title=f"Calibration (expected calibration error {_fmt(calibration['ece'])})", title_justify="left")
+    for name in ("confidence", "fields", "mean confidence", "accuracy"):
+        table.add_column(name, justify="right")
+    for b in calibration["bins"]:
+        table.add_row(b["bin"], str(b["count"]), _fmt(b["mean_confidence"]), _fmt(b["accuracy"]))
+    console.print(table)
+    review = calibration["review"]
+    console.print(
+        f"Review flags: wrong fields flagged {review['wrong_fields_flagged']}/{review['wrong_fields']} "
+        f"({_fmt(review['field_recall'])}), wrong items flagged {review['wrong_items_flagged']}/{review['wrong_items']} "
+        f"({_fmt(review['item_recall'])}), right items flagged {review['right_items_flagged']}/{review['right_items']} "
+        f"({_fmt(review['right_items_flagged_share'])})", highlight=False)
+
+
 def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) -> None:
     """Headline figures per layout, then every field with the documents that missed it."""
     head = Table(title="Eval summary", title_justify="left")
@@ -37,6 +57,7 @@ def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) 
         more = f" (+{len(missed) - show_missed})" if len(missed) > show_missed else ""
         fields.add_row(name, _fmt(f["accuracy"]), f"{f['correct']}/{f['total']}", ", ".join(missed[:show_missed]) + more)
     console.print(fields)
+    print_calibration(report, console)
     failed = {d: doc["error"] for d, doc in report.documents.items() if doc.get("error")}
     for doc_id, error in failed.items():
         console.print(Text.assemble((doc_id, "red"), f": {error}"))  # ids and messages are text, not markup

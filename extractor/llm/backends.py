@@ -45,6 +45,7 @@ from ..parse.drugclass import item_groups
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
 from ..record import parser_record, provenance
+from ..verify import verify
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
 from .check import JUDGEMENT_FIELDS, check_item, item_evidence
@@ -68,11 +69,11 @@ async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, 
     clean = clean_letter(letter)
     parsed = parse_letter(clean)
     try:
-        return await _model_record(letter, clean, parsed, backend, caller, cache)
+        return verify(await _model_record(letter, clean, parsed, backend, caller, cache), letter.text)
     except Exception as e:  # noqa: BLE001 - a fault in the model path must not cost a letter the parser read
         record = parser_record(letter, parsed, backend)
         reason = f"the model path failed ({type(e).__name__}: {e}); the parser's reading was kept"
-        return record.model_copy(update={"needs_review": True, "review_reasons": [reason]})
+        return record.model_copy(update={"needs_review": True, "review_reasons": [reason, *record.review_reasons]})
 
 
 async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, backend: str, caller: ModelCaller,

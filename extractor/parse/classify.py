@@ -155,8 +155,10 @@ def drug_request(request: str) -> str:
     return core[label.end():] if label and not drugs.generic_names(label[1]) else core
 
 
+@lru_cache(maxsize=4096)
 def find_service(request: str, *, has_drug: bool = False) -> Service | None:
-    """The first vocabulary row that matches where the request may name a service (see ``_service_words``)."""
+    """The first vocabulary row that matches where the request may name a service (see ``_service_words``).
+    Cached: the self-checks ask again about the requests the parser just read."""
     core = _service_words(request, has_drug=has_drug)
     return next((service for service in services() if service.pattern.search(core)), None)
 

@@ -164,7 +164,8 @@ def build_site(records: Iterable[Record], out_dir: str | Path, *, stats: Stats |
         for record in records:
             name = namer(record)
             marked[name] = write_letter_page(record, out / "letters" / name, letter_page)
-            index.add({"record": record, "page": f"letters/{name}", "flagged": letter_flagged(record)})
+            index.add({"record": record, "page": f"letters/{name}", "flagged": letter_flagged(record),
+                       "lowest": lowest_confidence(record)})
             if seen is not None:
                 seen.write(record)
         index.close()
@@ -183,6 +184,12 @@ def write_letter_page(record: Record, path: Path, template: Template) -> dict[st
     path.write_text(template.render(record=record, text=text, values=values, flagged=letter_flagged(record)),
                     encoding="utf-8")
     return {"fields": len(values), "marked": len(text.marked & values.keys())}
+
+
+def lowest_confidence(record: Record) -> tuple[float, int, str] | None:
+    """The letter's most doubtful item field: (confidence, item index, field), to sort the index by doubt."""
+    return min(((value, i, name) for i, item in enumerate(record.items) for name, value in item.confidence.items()),
+               default=None)
 
 
 def write_dashboard(stats: Stats, path: Path, env: Environment) -> None:

@@ -130,13 +130,16 @@ def _parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     parts = f"{_quoted(path)}/*.parquet" if path.is_dir() else _quoted(path)
     con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet('{parts}', union_by_name = true)")
     have = {row[0] for row in con.execute("DESCRIBE raw").fetchall()}
-    optional = {c: c if c in have else f"NULL AS {c}" for c in ("drug_class", "compounded", "dwc_category")}
+    optional = {c: c if c in have else f"NULL::{kind} AS {c}" for c, kind in (
+        ("drug_class", "VARCHAR"), ("compounded", "BOOLEAN"), ("dwc_category", "VARCHAR"), ("flags", _FLAGS),
+        ("confidence_min", "DOUBLE"))}
     con.execute("CREATE VIEW letters AS SELECT DISTINCT ON (source_path) source_path, document_id, case_number, layout, "
                 "TRY_CAST(decision_date AS DATE) AS decision_date, reviewer_specialty, needs_review, "
                 "split_part(error, ':', 1) AS error_type, backend FROM raw ORDER BY source_path")
     con.execute("CREATE VIEW items AS SELECT source_path, item_index, request, treatment, category, generic_name, "
-                f"strength, decision, NULL::BOOLEAN AS needs_review, {', '.join(optional.values())}, "
-                f"NULL::{_FLAGS} AS flags, NULL::DOUBLE AS confidence_min FROM raw WHERE item_index IS NOT NULL")
+                f"strength, decision, {'len(flags) > 0' if 'flags' in have else 'NULL::BOOLEAN'} AS needs_review, "
+                f"{', '.join(optional.values())} "
+                "FROM raw WHERE item_index IS NOT NULL")
     con.execute("CREATE VIEW citations AS SELECT source_path, item_index, 'reviewer' AS role, c.source, c.guideline "
                 "FROM (SELECT source_path, item_index, unnest(from_json(reviewer_guidelines, "
                 "'[{\"source\": \"VARCHAR\", \"guideline\": \"VARCHAR\"}]')) AS c FROM raw WHERE item_index IS NOT NULL)")
