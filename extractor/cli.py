@@ -57,7 +57,7 @@ logging.getLogger("extractor").propagate = False
 atexit.register(gc.freeze)
 
 BackendOption = Annotated[
-    str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
+    str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm, hybrid or cascade.", show_default=False)
 ]
 _MODEL = "Model endpoint (else IMR_* environment variables)"
 BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL (IMR_BASE_URL).", rich_help_panel=_MODEL)]
@@ -320,7 +320,7 @@ def batch_prepare(
     paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the request files and the manifest.")] = Path("batch"),
     examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="hybrid or llm.")] = "hybrid",
+    backend: Annotated[str, typer.Option("--backend", "-b", help="hybrid, llm or cascade.")] = "hybrid",
     quiet: QuietOption = False,
     model: ModelOption = None,
     mode: ModeOption = None,

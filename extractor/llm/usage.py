@@ -67,6 +67,8 @@ class RunSummary:
     needs_review: int = 0
     cached: int = 0
     awaiting: int = 0  # letters made without some of their batch's answers (``batch collect``)
+    items: int = 0  # items of the ``cascade`` letters ...
+    items_asked: int | None = None  # ... and how many of them were asked of the model (None: no cascade letter)
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -78,12 +80,16 @@ class RunSummary:
         self.errors += not record.ok
         self.needs_review += record.needs_review
         self.awaiting += record.awaiting_answers
+        asked = record.provenance.items_asked
+        if asked is not None:
+            self.items += len(record.items)
+            self.items_asked = (self.items_asked or 0) + asked
         u = record.provenance.usage
         if u is None:
             return
         self.requests += u.requests
         if u.requests == 0:
-            self.cached += not record.awaiting_answers
+            self.cached += not record.awaiting_answers and asked != 0  # a letter without doubt asked nothing
             return
         self.prompt_tokens += u.prompt_tokens
         self.completion_tokens += u.completion_tokens
@@ -96,7 +102,8 @@ class RunSummary:
         if self.requests == 0 and self.prompt_tokens == 0:
             cost = "$0"
         awaiting = f", {self.awaiting} awaiting batch answers" if self.awaiting else ""
-        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}); "
+        asked = f"{self.items_asked} of {self.items} items asked of the model; " if self.items_asked is not None else ""
+        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}); {asked}"
                 f"{self.requests} requests, {self.cached} from cache; "
                 f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens; {cost}")
 
