@@ -12,6 +12,7 @@ from .errors import LetterError, display_path
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
 from .parse import ParsedLetter
 from .read import LetterText
+from .verify import verify
 
 
 @lru_cache(maxsize=1)
@@ -23,9 +24,10 @@ def package_version() -> str:
 
 
 def parser_record(letter: LetterText, parsed: ParsedLetter, backend: str) -> Record:
-    """The record as the parser read it: the offline backend's, and the model backends' floor."""
+    """The record as the parser read it, with its self-checks' flags and confidence: the offline backend's,
+    and the model backends' floor."""
     warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
-    return Record(
+    return verify(Record(
         document_id=letter.document_id,
         layout=parsed.layout,
         items=parsed.items,
@@ -33,7 +35,7 @@ def parser_record(letter: LetterText, parsed: ParsedLetter, backend: str) -> Rec
         warnings=warnings,
         provenance=provenance(letter.path, letter.sha256, backend),
         **parsed.fields,  # type: ignore[arg-type]
-    )
+    ), letter.text)
 
 
 def error_record(path: str | Path, error: Exception, backend: str) -> Record:

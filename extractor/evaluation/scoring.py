@@ -138,17 +138,19 @@ class EvalReport:
     """The scores, as the JSON report and the printed table show them.
 
     ``misses`` has one entry per field missed (and per item found on one side only): the document,
-    the field, the gold and predicted values, and the predicted and gold item indices for item fields."""
+    the field, the gold and predicted values, and the predicted and gold item indices for item fields.
+    ``calibration``: the confidences' reliability table and ECE, and the review recall of flags."""
 
     summary: dict[str, Any]
     fields: dict[str, dict[str, Any]]
     layouts: dict[str, dict[str, Any]]
     documents: dict[str, dict[str, Any]]
     misses: list[dict[str, Any]] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary, "fields": self.fields, "layouts": self.layouts, "documents": self.documents,
-                "misses": self.misses}
+                "misses": self.misses, "calibration": self.calibration}
 
 
 def evaluate(
@@ -184,8 +186,10 @@ def score(predictions: dict[str, Record | None], gold: dict[str, dict[str, Any]]
     fields = {name: _tally_dict(t) for name, t in sorted(overall.fields.items())}
     layouts = {name: s.summary() | {"fields": {n: _tally_dict(t) for n, t in sorted(s.fields.items())}}
                for name, s in sorted(by_layout.items())}
+    from .calibration import calibration_report, outcomes  # it scores with this module's comparisons
+
     return EvalReport(summary=overall.summary(), fields=fields, layouts=layouts, documents=documents,
-                      misses=overall.misses)
+                      misses=overall.misses, calibration=calibration_report(outcomes(predictions, gold)))
 
 
 def _tally_dict(t: Tally) -> dict[str, Any]:

@@ -96,13 +96,20 @@ def build_site(records: list[Record], out_dir: str | Path) -> dict[str, Any]:
             letter_page.render(record=record, text=text, values=values, flagged=letter_flagged(record)),
             encoding="utf-8")
         marked[record.document_id] = {"fields": len(values), "marked": len(text.marked & values.keys())}
-    rows = [{"record": r, "page": f"letters/{n}", "flagged": letter_flagged(r)} for r, n in zip(records, names, strict=True)]
+    rows = [{"record": r, "page": f"letters/{n}", "flagged": letter_flagged(r), "lowest": lowest_confidence(r)}
+            for r, n in zip(records, names, strict=True)]
     categories = sorted({str(i.category) for r in records for i in r.items})
     layouts = sorted({r.layout for r in records})
     (out / "index.html").write_text(env.get_template("index.html.j2").render(
         rows=rows, categories=categories, layouts=layouts), encoding="utf-8")
     write_dashboard(compute_stats(records), out / "dashboard.html", env)
     return marked
+
+
+def lowest_confidence(record: Record) -> tuple[float, int, str] | None:
+    """The letter's most doubtful item field: (confidence, item index, field), to sort the index by doubt."""
+    return min(((value, i, name) for i, item in enumerate(record.items) for name, value in item.confidence.items()),
+               default=None)
 
 
 def write_dashboard(stats: Stats, path: Path, env: Environment) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..models import Record
+from ..models import Flag, Record
 
 
 class Sink(Protocol):
@@ -25,3 +25,18 @@ def record_key(record: Record) -> str:
 def final(record: Record) -> bool:
     """Whether ``--resume`` may skip the letter: its record has no error and awaits no answer."""
     return record.ok and not record.awaiting_answers
+
+
+def trust_columns(pa: Any) -> list[tuple[str, Any]]:
+    """The Arrow columns of an item's (or letter's) doubts: ``flags`` (field, code, message), ``confidence``
+    (field -> probability) and ``confidence_min`` (the lowest, to order rows by doubt). ``pa``: pyarrow,
+    imported by the sink that uses it."""
+    flag = pa.struct([("field", pa.string()), ("code", pa.string()), ("message", pa.string())])
+    return [("flags", pa.list_(flag)), ("confidence", pa.map_(pa.string(), pa.float64())),
+            ("confidence_min", pa.float64())]
+
+
+def trust_values(flags: list[Flag], confidence: dict[str, float]) -> dict[str, Any]:
+    """The values of ``trust_columns`` for one item or letter."""
+    return {"flags": [{"field": f.field, "code": f.code, "message": f.message} for f in flags],
+            "confidence": list(confidence.items()), "confidence_min": min(confidence.values(), default=None)}

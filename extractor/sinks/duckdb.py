@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ..errors import ConfigurationError
 from ..models import AWAITING_ANSWERS, Citation, Record
-from .base import record_key
+from .base import record_key, trust_columns, trust_values
 
 _STRINGS = pa.list_(pa.string())
 
@@ -39,6 +39,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("model", pa.string()), ("prompt_version", pa.string()), ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()), ("requests", pa.int64()), ("cost_usd", pa.float64()),
         ("extracted_at", pa.timestamp("us", tz="UTC")), ("record", pa.string()),
+        *trust_columns(pa)[:2],
     ]),
     "items": pa.schema([
         ("source_path", pa.string()), ("item_index", pa.int32()), ("request", pa.string()),
@@ -46,7 +47,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("treatment", pa.string()), ("category", pa.string()), ("generic_name", pa.string()),
         ("strength", pa.string()), ("quantity", pa.int64()), ("decision", pa.string()), ("rationale", pa.string()),
         ("reasons", _STRINGS), ("needs_review", pa.bool_()), ("review_reasons", _STRINGS),
-        ("sources", pa.map_(pa.string(), pa.string())),
+        ("sources", pa.map_(pa.string(), pa.string())), *trust_columns(pa),
     ]),
     "citations": pa.schema([
         ("source_path", pa.string()), ("item_index", pa.int32()), ("role", pa.string()), ("position", pa.int32()),
@@ -196,12 +197,13 @@ def _rows(record: Record, extracted_at: dt.datetime) -> dict[str, list[dict[str,
         "completion_tokens": usage.completion_tokens if usage else None,
         "requests": usage.requests if usage else None, "cost_usd": usage.cost_usd if usage else None,
         "extracted_at": extracted_at, "record": record.model_dump_json(),
-    }
+    } | trust_values(record.flags, record.confidence)
     items: list[dict[str, Any]] = []
     citations: list[dict[str, Any]] = []
     for index, item in enumerate(record.items):
         items.append({field: getattr(item, field) for field in _ITEM_FIELDS}
-                     | {"source_path": key, "item_index": index, "sources": list(item.sources.items())})
+                     | {"source_path": key, "item_index": index, "sources": list(item.sources.items())}
+                     | trust_values(item.flags, item.confidence))
         for role, field in _CITATION_ROLES.items():
             cited: list[Citation] = getattr(item, field)
             citations.extend({"source_path": key, "item_index": index, "role": role, "position": position,

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..models import ErrorInfo, Record
-from .base import final, record_key
+from .base import final, record_key, trust_columns, trust_values
 
 _LETTER_COLUMNS = ("document_id", "layout", "case_number", "date_assigned", "decision_date", "ur_denial_date",
                    "application_received_date", "priority", "date_of_injury", "patient_sex", "patient_age",
@@ -53,6 +53,7 @@ class ParquetSink:
                ("reasons", pa.list_(pa.string())), ("needs_review", pa.bool_()), ("warnings", pa.list_(pa.string())),
                ("backend", pa.string()), ("source_path", pa.string()), ("source_sha256", pa.string()),
                ("error", pa.string()), ("final", pa.bool_())]
+            + trust_columns(pa) + [(f"letter_{name}", kind) for name, kind in trust_columns(pa)[:2]]
         )
 
     def completed(self) -> dict[str, str]:
@@ -125,7 +126,8 @@ def _rows(record: Record) -> list[dict[str, Any]]:
         "source_sha256": data["provenance"]["source_sha256"],
         "error": f"{record.error.type}: {record.error.message}" if record.error else None,
         "final": final(record),
-    }
+    } | {f"letter_{name}": value for name, value in trust_values(record.flags, record.confidence).items()
+         if name != "confidence_min"}
     rows = []
     for index, item in enumerate(data["items"] or [None]):
         row = dict(letter, item_index=index if item else None)
@@ -134,5 +136,6 @@ def _rows(record: Record) -> list[dict[str, Any]]:
         for c in ("claims_administrator_guidelines", "reviewer_guidelines"):
             row[c] = json.dumps([{k: v for k, v in cit.items() if k != "span"} for cit in item[c]]) if item else None
         row["reasons"] = item["reasons"] if item else []
+        row |= trust_values(record.items[index].flags, record.items[index].confidence) if item else trust_values([], {})
         rows.append(row)
     return rows
