@@ -36,6 +36,7 @@ from ..parse import ParsedLetter, clean_letter, parse_letter
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
 from ..record import parser_record, provenance
+from ..verify import calibration
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
 from .cascade import Doubts, doubts
@@ -429,9 +430,14 @@ def _diagnoses(clean: CleanText, parsed: ParsedLetter, values: list[str] | None,
 
 
 def _with_review(record: Record, warnings: list[ExtractionWarning], review: dict[int | None, list[Flag]]) -> Record:
-    """Grounding's and the checks' flags filed on their items and on the letter."""
-    items = [item.with_flags(*review.get(i, [])) for i, item in enumerate(record.items)]
-    return _with_letter_flags(record.model_copy(update={"items": items, "warnings": warnings}), review.get(None, []))
+    """Grounding's and the checks' flags filed on their items and on the letter, and the confidences
+    of what they flag lowered as the calibration says (``verify``)."""
+    table = calibration()
+    items = [(flagged := item.with_flags(*review.get(i, []))).model_copy(
+        update={"confidence": table.item_confidence(flagged.flags) if item.confidence else {}})
+        for i, item in enumerate(record.items)]
+    record = _with_letter_flags(record.model_copy(update={"items": items, "warnings": warnings}), review.get(None, []))
+    return record.model_copy(update={"confidence": table.letter_confidence(record.flags) if record.confidence else {}})
 
 
 def _with_letter_flags(record: Record, flags: list[Flag]) -> Record:

@@ -260,7 +260,8 @@ def test_a_correct_model_never_makes_the_gold_records_worse() -> None:
         offline[doc_id], checked[doc_id] = record, record.model_copy(update={"items": items})
     before, after = score(offline, gold), score(checked, gold)  # type: ignore[arg-type]
     assert all(after.fields[n]["correct"] >= t["correct"] for n, t in before.fields.items())
-    flagged = sum(i.needs_review for r in checked.values() for i in r.items)
+    # the false alarms a correct model costs: items the checks flag beyond the parser's own self-checks
+    flagged = sum(len(c.flags) > len(o.flags) for d in gold for c, o in zip(checked[d].items, offline[d].items, strict=True))
     assert flagged <= 0.02 * before.summary["items"]
 
 
