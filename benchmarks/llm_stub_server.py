@@ -254,7 +254,7 @@ def _completion(request: dict[str, Any], answers: GoldAnswers | None) -> dict[st
 def _schema(request: dict[str, Any]) -> dict[str, Any]:
     """The answer's JSON schema the request carries (a forced tool's parameters, or the response format's)."""
     if tools := request.get("tools"):
-        return tools[0]["function"]["parameters"]  # type: ignore[no-any-return]
+        return tools[0]["function"].get("parameters") or {}  # type: ignore[no-any-return]
     response_format = request.get("response_format") or {}
     return response_format.get("json_schema", {}).get("schema") or response_format.get("schema") or {}
 
@@ -355,7 +355,7 @@ class GoldAnswers:
               fields: set[str] | None = None) -> dict[str, Any]:
         """The answer of gold letter ``doc_id`` for the items asked, with its flaws if ``flawed``."""
         full = answer_from_gold(self.gold[doc_id], "hybrid" if hybrid else "llm").model_dump(mode="json")
-        if hybrid:  # the header's fields too, for a question that asks them (``_fit`` drops what is not asked)
+        if hybrid and fields is not None:  # the header's fields too, for a schema that asks them (``_fit`` cuts the rest)
             full = {**{k: self.gold[doc_id].get(k) for k in HEADER_FIELDS}, **full}
         items = []
         for n, j in asked:
