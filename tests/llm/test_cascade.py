@@ -18,6 +18,7 @@ from extractor.batch.collect import collect
 from extractor.batch.folder import Batch
 from extractor.batch.prepare import MANIFEST, prepare
 from extractor.llm import cache_stats, summarise
+from extractor.llm.cascade import doubts
 from extractor.llm.check import JUDGEMENT_FIELDS
 from extractor.llm.prompt import fill_prompt, hybrid_excerpt
 from extractor.llm.schema import HEADER_FIELDS
@@ -35,8 +36,9 @@ SURE = 0.99
 Doubt = dict[int, dict[str, float]]
 
 
-def _doubting(monkeypatch: pytest.MonkeyPatch, doubts: dict[str, Doubt]) -> None:
-    """The parser's records with every askable field sure, but for ``doubts`` (document id -> item -> field -> confidence)."""
+def _doubting(monkeypatch: pytest.MonkeyPatch, doubts: dict[str, Doubt], header: dict[str, float] | None = None) -> None:
+    """The parser's records with every askable field sure, but for ``doubts`` (document id -> item -> field ->
+    confidence) and ``header`` (letter field -> confidence, on every letter)."""
     real = backends.parser_record
 
     def parser_record(letter: Any, parsed: Any, backend: str) -> Record:
@@ -44,7 +46,7 @@ def _doubting(monkeypatch: pytest.MonkeyPatch, doubts: dict[str, Doubt]) -> None
         doubt = doubts.get(record.document_id, {})
         items = [item.model_copy(update={"confidence": {**dict.fromkeys(JUDGEMENT_FIELDS, SURE), **doubt.get(i, {})}})
                  for i, item in enumerate(record.items)]
-        return record.model_copy(update={"items": items, "confidence": dict.fromkeys(HEADER_FIELDS, SURE)})
+        return record.model_copy(update={"items": items, "confidence": {**dict.fromkeys(HEADER_FIELDS, SURE), **(header or {})}})
 
     monkeypatch.setattr(backends, "parser_record", parser_record)
 
@@ -94,6 +96,19 @@ def test_only_the_doubted_items_and_fields_are_in_the_request(settings: Settings
     assert "1 of 4 items asked of the model" in summarise([record]).line()
 
 
+def test_a_doubted_letter_field_alone_is_asked_with_the_header(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    _doubting(monkeypatch, {}, {"decision_date": 0.5})
+    expected = gold(LETTER)["decision_date"]
+    seen: list[httpx2.Request] = []
+    record = extract(letter_path(LETTER), backend="cascade", settings=settings,
+                     transport=scripted([completion(json.dumps({"items": [], "decision_date": expected}))], seen))
+    [body] = _bodies(seen)
+    schema = body["tools"][0]["function"]["parameters"]
+    assert set(schema["properties"]) == {"items", "decision_date"}
+    assert "LETTER HEADER:" in body["messages"][1]["content"] and "ITEM 1:" not in body["messages"][1]["content"]
+    assert record.sources["decision_date"] == "agreed" and (record.provenance.items_asked, record.provenance.fields_asked) == (0, 1)
+
+
 def test_a_model_disagreement_on_a_doubted_field_is_flagged_with_both_values(settings: Settings,
                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     _doubting(monkeypatch, {LETTER: {0: {"category": 0.5}}})
@@ -139,3 +154,16 @@ def test_batch_prepare_cascade_writes_only_the_doubtful_questions(tmp_path: Path
     assert sure.provenance.items_asked == 0 and _values(sure) == _values(offline) and not sure.awaiting_answers
     assert doubted.provenance.items_asked == 1 and not doubted.awaiting_answers
     assert doubted.items[3].sources["quantity"] == "agreed"
+
+
+def test_the_threshold_decides_what_is_in_doubt(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = extract(letter_path(LETTER), backend="offline")
+    items = [record.items[0].model_copy(update={"confidence": {"treatment": 0.6, "category": 0.95, "rationale": 0.1}}),
+             *(i.model_copy(update={"confidence": {"treatment": 0.99}}) for i in record.items[1:])]
+    record = record.model_copy(update={"items": items, "confidence": {"case_number": 0.7, "layout": 0.1}})
+    found = doubts(record, 0.9)
+    assert found.items == {0: ("treatment",)} and found.letter == ("case_number",) and found.fields == 2
+    assert doubts(record, 0.96).items == {0: ("treatment", "category")}  # rationale is not the model's to answer
+    assert not doubts(record, 0.5)
+    monkeypatch.setenv("IMR_CASCADE_THRESHOLD", "0.5")
+    assert Settings().cascade_threshold == 0.5
