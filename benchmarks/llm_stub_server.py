@@ -324,16 +324,19 @@ class GoldAnswers:
         return self._dump(doc_id, asked, hybrid, flawed=True, fields=fields)
 
     def identify(self, letter: str) -> str | None:
-        """The gold letter whose case number, requests and rationales the text holds most of."""
+        """The gold letter whose case number, requests and rationales the text holds the largest share of
+        (then the most of): a long letter whose rationales open with common boilerplate must not win
+        over the one-item letter the text is."""
         text = _key(letter)
-        best, best_score = None, 0
+        best, best_score = None, (0.0, 0)
         for doc_id, gold in self.gold.items():
             found = 5 * (_key(gold.get("case_number") or doc_id) in text)
             for item in gold["items"]:
                 found += _key(item["request"]) in text
                 found += 2 * (_key(item["rationale"][:120]) in text if item["rationale"] else 0)
-            if found > best_score:
-                best, best_score = doc_id, found
+            score = (found / (5 + 3 * len(gold["items"])), found)
+            if found and score > best_score:
+                best, best_score = doc_id, score
         return best
 
     def _asked(self, letter: str, gold: Gold, hybrid: bool) -> list[tuple[int, int]]:

@@ -1,6 +1,6 @@
 """Synthetic variants of real gold letters whose requests use wordings the parser misreads, for
 ``bench_trust.py``: each takes a real letter's text, puts a new case number and a new request in
-place of the old (everywhere it is printed, the rationale included), and writes the letter and its
+place of the old (everywhere it is printed, in any case, the rationale included), and writes the letter and its
 gold (the source's gold with the fields the new request changes, labelled by ``evals/LABELING.md``).
 
     python benchmarks/make_trust_letters.py /work/shared/data/real-letters/txt
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,10 @@ def make(texts: Path, gold_dir: Path, out: Path) -> int:
         [item] = gold["items"]
         if item["request"] not in text:
             raise SystemExit(f"{v['source']}: the request {item['request']!r} is not printed as one line")
-        text = text.replace(item["request"], v["request"]).replace(gold["case_number"], v["case_number"])
-        item.update(request=v["request"], rationale=item["rationale"].replace(item["request"], v["request"]), **v["gold"])
+        # wherever it is printed: across line breaks, in any case
+        printed = re.compile(r"\s+".join(re.escape(w) for w in item["request"].split()), re.I)
+        text = printed.sub(v["request"], text).replace(gold["case_number"], v["case_number"])
+        item.update(request=v["request"], rationale=printed.sub(v["request"], item["rationale"]), **v["gold"])
         gold.update(document_id=v["id"], case_number=v["case_number"])
         (out / "letters" / f"{v['id']}.txt").write_text(text, encoding="utf-8")
         (out / "gold" / f"{v['id']}.json").write_text(json.dumps(gold, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
