@@ -96,7 +96,7 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
         record = _checked_record(letter, clean, parsed, answers, grounder, source, floor,
                                  None if doubt is None else set(doubt.items))
     else:
-        record = _model_only_record(letter, clean, parsed, answers, grounder, source)
+        record = _model_only_record(letter, clean, parsed, answers, grounder, source, floor)
     return _with_review(record, warnings + grounder.warnings, grounder.review)
 
 
@@ -321,15 +321,14 @@ def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, 
 
 
 def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answers: Answers, g: Grounder,
-                       provenance: Provenance) -> Record:
+                       provenance: Provenance, floor: Record) -> Record:
     """``llm`` on a letter the parser found no items in: the model's items, grounded and all flagged
-    (nothing could check them); with no answer at all, the parser's record, flagged."""
+    (nothing could check them); with no answer at all, the parser's record (``floor``), flagged."""
     fields = dict(parsed.fields)
     if answers.failure is not None or not answers.extra:
         g.review.setdefault(None, []).append(Flag(field="letter", code=MODEL_FAILED, message=(
             f"no usable model answer ({answers.failure or 'it found no items'}); the parser's reading was kept")))
-        return Record(document_id=letter.document_id, layout=parsed.layout, items=[], spans=parsed.spans,
-                      provenance=provenance, **fields)  # type: ignore[arg-type]
+        return floor.model_copy(update={"provenance": provenance})
     items = []
     cursor = 0
     for i, it in enumerate(answers.extra):
@@ -360,7 +359,7 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
     diagnoses, spans_d, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
     return Record(document_id=letter.document_id, layout=parsed.layout, items=items, spans={**parsed.spans, **spans_d},
-                  sources=sources, provenance=provenance, **fields)  # type: ignore[arg-type]
+                  sources=sources, provenance=provenance, flags=floor.flags, **fields)  # type: ignore[arg-type]
 
 
 def _flagged(item: Item, reason: str, source: FieldSource, code: str) -> Item:
