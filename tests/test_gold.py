@@ -46,3 +46,6 @@ def test_headline_figures_on_the_gold_set() -> None:
     assert s["decision_accuracy"] == 1.0
     assert s["field_accuracy"] >= 0.97
     assert s["errors"] == 0
+    review = report.calibration["review"]  # the self-checks flag few of the items the rules were tuned on
+    assert review["items_flagged_share"] <= 0.05 and review["item_recall"] >= 0.5
+    assert report.calibration["ece"] <= 0.05

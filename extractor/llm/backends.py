@@ -36,7 +36,7 @@ from ..parse import ParsedLetter, clean_letter, parse_letter
 from ..parse.segment import Region
 from ..read import CleanText, LetterText, collapse
 from ..record import parser_record, provenance
-from ..verify import calibration
+from ..verify import verify
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
 from .cascade import Doubts, doubts
@@ -61,7 +61,7 @@ async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, 
     clean = clean_letter(letter)
     parsed = parse_letter(clean)
     try:
-        return await _model_record(letter, clean, parsed, backend, caller, cache)
+        return verify(await _model_record(letter, clean, parsed, backend, caller, cache), letter.text)
     except Exception as e:  # noqa: BLE001 - a fault in the model path must not cost a letter the parser read
         reason = f"the model path failed ({type(e).__name__}: {e}); the parser's reading was kept"
         return _with_letter_flags(parser_record(letter, parsed, backend), [Flag(field="letter", code=MODEL_FAILED,
@@ -75,11 +75,14 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
         warnings.append(ExtractionWarning(code="fallback", message=f"the parser found no items: {backend} fell back to "
                                                                    "the llm backend"))
         backend = "llm"
-    floor = parser_record(letter, parsed, backend)  # the parser's reading, its own flags and confidence
-    doubt = doubts(floor, caller.settings.cascade_threshold) if backend == CASCADE else None
-    if doubt is not None and not doubt:  # nothing in doubt: no request
-        return floor.model_copy(update={"provenance": provenance(
-            letter.path, letter.sha256, backend, model=caller.settings.model, usage=Usage(), items_asked=0, fields_asked=0)})
+    doubt = None
+    if backend == CASCADE:
+        floor = parser_record(letter, parsed, backend)  # the parser's reading, its own flags and confidence
+        doubt = doubts(floor, caller.settings.cascade_threshold)
+        if not doubt:  # nothing in doubt: no request
+            return floor.model_copy(update={"provenance": provenance(
+                letter.path, letter.sha256, backend, model=caller.settings.model, usage=Usage(), items_asked=0,
+                fields_asked=0)})
     answers = await _Asker(letter.sha256, clean, parsed, backend, caller, cache, doubt).run()
     if answers.parts > 1:
         warnings.append(ExtractionWarning(code="split", message=f"asked in {answers.parts} parts to fit the model's "
@@ -93,10 +96,10 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
                         model=caller.settings.model, usage=answers.usage, **asked)
     grounder = Grounder(clean)
     if parsed.items:
-        record = _checked_record(letter, clean, parsed, answers, grounder, source, floor,
+        record = _checked_record(letter, clean, parsed, answers, grounder, source,
                                  None if doubt is None else set(doubt.items))
     else:
-        record = _model_only_record(letter, clean, parsed, answers, grounder, source, floor)
+        record = _model_only_record(letter, clean, parsed, answers, grounder, source)
     return _with_review(record, warnings + grounder.warnings, grounder.review)
 
 
@@ -282,14 +285,14 @@ class _Asker:
 
 
 def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answers: Answers, g: Grounder,
-                    provenance: Provenance, floor: Record, asked: set[int] | None) -> Record:
-    """The parser's record (``floor``: its own flags and confidence), each item's judgement fields
-    checked against the model's; ``asked`` (``cascade``): the items the model was asked about, the
-    others are the parser's as they are."""
+                    provenance: Provenance, asked: set[int] | None) -> Record:
+    """The parser's record, each item's judgement fields checked against the model's;
+    ``asked`` (``cascade``): the items the model was asked about, the others are the parser's as they
+    are. The parser's self-checks are raised on the result (``verify``), on the values it kept."""
     evidence = item_evidence(clean, parsed)
     blocks = parsed.segments.items if parsed.segments else []
     items = []
-    for i, item in enumerate(floor.items):
+    for i, item in enumerate(parsed.items):
         answer = answers.items.get(i)
         if asked is not None and i not in asked:
             items.append(item)
@@ -315,20 +318,21 @@ def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, 
     sources = _header_fields(fields, answers.fields, g, keep_model=False)
     diagnoses, spans, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
-    return floor.model_copy(update={
-        "items": items, "sources": sources, "provenance": provenance, **fields,
-        "spans": {**{k: v for k, v in parsed.spans.items() if not k.startswith("diagnoses[")}, **spans}})
+    return Record(document_id=letter.document_id, layout=parsed.layout, items=items,
+                  spans={**{k: v for k, v in parsed.spans.items() if not k.startswith("diagnoses[")}, **spans},
+                  sources=sources, provenance=provenance, **fields)  # type: ignore[arg-type]
 
 
 def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answers: Answers, g: Grounder,
-                       provenance: Provenance, floor: Record) -> Record:
+                       provenance: Provenance) -> Record:
     """``llm`` on a letter the parser found no items in: the model's items, grounded and all flagged
-    (nothing could check them); with no answer at all, the parser's record (``floor``), flagged."""
+    (nothing could check them); with no answer at all, the parser's record, flagged."""
     fields = dict(parsed.fields)
     if answers.failure is not None or not answers.extra:
         g.review.setdefault(None, []).append(Flag(field="letter", code=MODEL_FAILED, message=(
             f"no usable model answer ({answers.failure or 'it found no items'}); the parser's reading was kept")))
-        return floor.model_copy(update={"provenance": provenance})
+        return Record(document_id=letter.document_id, layout=parsed.layout, items=[], spans=parsed.spans,
+                      provenance=provenance, **fields)  # type: ignore[arg-type]
     items = []
     cursor = 0
     for i, it in enumerate(answers.extra):
@@ -359,7 +363,7 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
     diagnoses, spans_d, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
     return Record(document_id=letter.document_id, layout=parsed.layout, items=items, spans={**parsed.spans, **spans_d},
-                  sources=sources, provenance=provenance, flags=floor.flags, **fields)  # type: ignore[arg-type]
+                  sources=sources, provenance=provenance, **fields)  # type: ignore[arg-type]
 
 
 def _flagged(item: Item, reason: str, source: FieldSource, code: str) -> Item:
@@ -429,14 +433,9 @@ def _diagnoses(clean: CleanText, parsed: ParsedLetter, values: list[str] | None,
 
 
 def _with_review(record: Record, warnings: list[ExtractionWarning], review: dict[int | None, list[Flag]]) -> Record:
-    """Grounding's and the checks' flags filed on their items and on the letter, and the confidences
-    of what they flag lowered as the calibration says (``verify``)."""
-    table = calibration()
-    items = [(flagged := item.with_flags(*review.get(i, []))).model_copy(
-        update={"confidence": table.item_confidence(flagged.flags) if item.confidence else {}})
-        for i, item in enumerate(record.items)]
-    record = _with_letter_flags(record.model_copy(update={"items": items, "warnings": warnings}), review.get(None, []))
-    return record.model_copy(update={"confidence": table.letter_confidence(record.flags) if record.confidence else {}})
+    """Grounding's and the checks' flags filed on their items and on the letter."""
+    items = [item.with_flags(*review.get(i, [])) for i, item in enumerate(record.items)]
+    return _with_letter_flags(record.model_copy(update={"items": items, "warnings": warnings}), review.get(None, []))
 
 
 def _with_letter_flags(record: Record, flags: list[Flag]) -> Record:

@@ -65,7 +65,8 @@ def _read_parquet(path: Path) -> list[Record]:
 _ITEM_KEYS = ("request", "original_request", "retrospective", "date_of_service", "treatment", "category",
               "generic_name", "strength", "quantity", "decision", "rationale", "reasons")
 _SINK_ONLY = {"item_index", "claims_administrator_guidelines", "reviewer_guidelines", "warnings", "backend",
-              "source_path", "source_sha256", "error", "needs_review", "final", *_ITEM_KEYS}
+              "source_path", "source_sha256", "error", "needs_review", "final", "flags", "confidence", "confidence_min",
+              "letter_flags", "letter_confidence", *_ITEM_KEYS}
 
 
 def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
@@ -78,9 +79,9 @@ def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
         item = {k: row[k] for k in _ITEM_KEYS if row.get(k) is not None}
         for name in ("claims_administrator_guidelines", "reviewer_guidelines"):
             item[name] = json.loads(row[name] or "[]")
-        items.append(item)
+        items.append(item | _trust(row.get("flags"), row.get("confidence")))
     error = first.get("error")
-    return Record.model_validate(letter | {
+    return Record.model_validate(letter | _trust(first.get("letter_flags"), first.get("letter_confidence")) | {
         "items": items,
         "needs_review": any(r.get("needs_review") for r in rows),
         "warnings": [{"code": "warning", "message": m} for m in first.get("warnings") or []],
@@ -88,6 +89,11 @@ def _record_from_rows(rows: list[dict[str, Any]]) -> Record:
                        "source_path": first.get("source_path"), "source_sha256": first.get("source_sha256")},
         "error": {"type": error.split(":", 1)[0], "message": error.split(": ", 1)[-1]} if error else None,
     })
+
+
+def _trust(flags: list[dict[str, Any]] | None, confidence: list[tuple[str, float]] | None) -> dict[str, Any]:
+    """Flags and confidence as the Parquet columns hold them (a map reads back as key-value pairs)."""
+    return {"flags": flags or [], "confidence": dict(confidence or [])}
 
 
 def _first_error(e: ValidationError) -> str:

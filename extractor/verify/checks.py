@@ -60,7 +60,10 @@ _HEADER_LABELS = {
     "case_number": r"Case\s+Number:", "date_assigned": r"Date\s+Assigned:", "date_of_injury": r"Date\s+of\s+Injury:",
     "decision_date": r"Decision\s+Date:", "ur_denial_date": r"UR\s+Denial\s+Date:", "priority": r"Priority:",
     "application_received_date": r"Application\s+Received:",
+    "reviewer_specialty": r"^(?:Certification\(s\)/)?Specialty:", "reviewer_licensure": r"^(?:State\(s\) of )?Licensure:",
 }
+_TABLE_FIELDS = {"case_number", "date_assigned", "date_of_injury", "decision_date", "ur_denial_date", "priority",
+                 "application_received_date"}
 # Words of a request that name no service: what is asked (purchase, rental, coverage) or how (trial, continued).
 _LEADING_REQUEST_WORD = re.compile(
     r"(?:purchase|rental|rent|continuation|continued?|coverage|request|authori[sz]ation|supply|trial|use|refills?|"
@@ -227,7 +230,7 @@ def check_category(item: Item, index: int, view: LetterView) -> Iterator[Flag]:
         core = classify.core_request(item.request)
         found = service.pattern.search(core)
         if found and found[0].strip().lower() in _GENERIC_SERVICE_WORDS:
-            yield _flag("category", "category_weak", f"item {n}: category {item.category} decided by the generic word "
+            yield _flag("category", "category_weak", f"item {n}: category {item.category} decided by the generic words "
                         f"{found[0].strip()!r}", parser=item.category)
 
 
@@ -354,8 +357,8 @@ def letter_flags(view: LetterView) -> list[Flag]:
                            paragraphs=view.paragraphs_printed))
     head = text[: text.find("Decision rationale:")] if "Decision rationale:" in text else text[:4000]
     for name, label in _HEADER_LABELS.items():
-        if getattr(record, name) is None and re.search(label, head, re.I):
-            flags.append(_flag(name, "header_value_unread", f"{name}: the header prints its label but no value was read"))
+        if getattr(record, name) in (None, []) and re.search(label, head if name in _TABLE_FIELDS else text, re.I | re.M):
+            flags.append(_flag(name, "header_value_unread", f"{name}: the letter prints its label but no value was read"))
     for w in record.warnings:
         if w.code in ("unknown_layout", "truncated", "no_items"):
             flags.append(_flag("letter", w.code, w.message))
