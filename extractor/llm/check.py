@@ -13,7 +13,7 @@ letters the rules were not written for) and checked with ``benchmarks/bench_chec
 | quantity | be printed after '#' in the request | parser | yes |
 | generic_name | be null unless a medication; match the drug lexicon's reading of the request where the lexicon knows the drug | model if it passes, else parser | if it fails |
 | category | be allowed by the request's words (service vocabulary, drug lexicon, strength or form) | parser | yes |
-| treatment | have its words printed in the request | parser; the model's if it passes where the parser warned ``treatment_uncertain`` | yes |
+| treatment | have its words printed in the request | parser; the model's if it passes where the parser warned ``treatment_uncertain``, or where it is the same reading in fewer words | yes |
 | citations (each list) | name only sources and pages printed in its guideline paragraph, guideline and topic grounded; compared as sets of sources and pages | parser | yes |
 | reasons | agree with the kept decision (``guideline_criteria_met`` if and only if overturned) | model if it passes, else parser | if it fails |
 
@@ -209,9 +209,12 @@ def _generic_name(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str,
 def _treatment(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
     printed = bool(model) and fuzz.token_set_ratio(model, ev.request, processor=utils.default_process) >= IN_REQUEST
     same = same_treatment(model, parsed.treatment, kept.get("category", parsed.category))
+    # one reading, but the model's in fewer words: the guide's form, without the words it drops
+    # ("Injection 5cc of lidocaine hcl 1percent" -> "Injection of lidocaine hcl")
+    plainer = same and bool(model) and len(str(model).split()) < len(parsed.treatment.split())
     return _judge(parsed.treatment, model, same=same, passes=printed,
                   model_wins=ev.treatment_uncertain, flag_disagreement=True, why="not in the request",
-                  model_wording=ev.treatment_uncertain)
+                  model_wording=ev.treatment_uncertain or plainer)
 
 
 def _citations(name: str, paragraph: Callable[[ItemEvidence], str | None]) -> Check:

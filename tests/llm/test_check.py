@@ -172,6 +172,17 @@ def test_names_the_labelling_guide_reads_as_one_are_not_flagged(parser: str, mod
     assert kept.treatment == parser and kept.sources["treatment"] == "agreed" and not kept.flags
 
 
+def test_the_same_reading_in_fewer_words_keeps_the_models_wording() -> None:
+    request = "Injection 5cc of lidocaine hcl 1percent"
+    parsed = _norco(request=request, treatment=request, category="injection", generic_name=None, strength="1 %",
+                    quantity=None)
+    evidence = ItemEvidence(request=request, claims_administrator=CA, reviewer=REVIEWER, rationale=None)
+    kept = check_item(parsed, _answer(parsed, treatment="Injection of lidocaine hcl"), evidence, index=0)
+    assert kept.treatment == "Injection of lidocaine hcl" and kept.sources["treatment"] == "agreed" and not kept.flags
+    longer = check_item(_norco(), _answer(_norco(), treatment="Norco tablets"), EVIDENCE, index=0)
+    assert longer.treatment == "Norco" and longer.sources["treatment"] == "agreed"
+
+
 def test_every_flag_of_the_checks_is_structured_with_both_values() -> None:
     kept = check_item(_norco(), _answer(_norco(), treatment="Percocet", category="equipment", quantity=90), EVIDENCE,
                       index=0)
