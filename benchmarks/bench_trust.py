@@ -88,7 +88,8 @@ def _rate(part: int, whole: int) -> str:
     return f"{part}/{whole} = {part / whole:.3f}" if whole else "-"
 
 
-def show(row: Row, gold: dict[str, dict[str, Any]], paths: list[Path]) -> None:
+def show(row: Row, gold: dict[str, dict[str, Any]], paths: list[Path]) -> float:
+    """Print the row's line; returns its model tokens per 1,000 letters."""
     summary = score({r.document_id: r for r in row.records}, gold).summary
     lost = len({str(p) for p in paths} - {r.provenance.source_path for r in row.records})
     recall, alarms = review(row.records, gold, row.flawed)
@@ -101,6 +102,7 @@ def show(row: Row, gold: dict[str, dict[str, Any]], paths: list[Path]) -> None:
           f"{summary['item_precision']:>7.3f} {summary['decision_accuracy'] or 0:>8.3f} "
           f"{summary['field_accuracy'] or 0:>8.4f}  {recall:<18} {alarms:<18} {tokens:>10,.0f}  {share:<18} "
           f"{row.seconds:>5.0f} s")
+    return tokens
 
 
 def gather(folders: list[Path], into: Path) -> tuple[Path, Path]:
@@ -133,9 +135,14 @@ def main() -> None:
         print(f"{'backend':<8} {'answers':<16} {'errors':>6} {'lost':>4} {'recall':>7} {'precis.':>7} {'decision':>8} "
               f"{'fields':>8}  {'review recall':<18} {'false alarms':<18} {'tokens/1k':>10}  {'items asked':<18} {'time':>7}")
         show(run("offline", paths, gold_dir, letters_dir, None, Path(tmp)), gold, paths)
+        tokens: dict[tuple[str, str], float] = {}
         for backend in args.backends:
             for flaws in (Flaws(wrong_field=args.rate, seed=args.seed), Flaws(seed=args.seed)):
-                show(run(backend, paths, gold_dir, letters_dir, flaws, Path(tmp)), gold, paths)
+                row = run(backend, paths, gold_dir, letters_dir, flaws, Path(tmp))
+                tokens[backend, row.answers] = show(row, gold, paths)
+        for (backend, answers), spent in tokens.items():
+            if backend == "cascade" and tokens.get(("hybrid", answers)):
+                print(f"cascade's model tokens, {answers} answers: {spent / tokens['hybrid', answers]:.1%} of hybrid's")
 
 
 if __name__ == "__main__":
