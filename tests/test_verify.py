@@ -259,3 +259,13 @@ def test_review_page_shows_confidence_and_flags_escaped(tmp_path: Path) -> None:
     assert f"category {record.items[1].confidence['category']:.2f}" in page
     index = (tmp_path / "site" / "index.html").read_text()
     assert f"{min(record.items[1].confidence.values()):.2f}" in index
+
+
+def test_a_value_a_model_gave_is_left_to_the_model_checks() -> None:
+    words = {"request": "purchase of a bath/shower chair", "treatment": "Purchase of a bath/shower chair",
+             "category": "equipment"}
+    by_parser = verify(_record(_item(**words)), "").items[0]
+    by_model = verify(_record(_item(**words, sources={"treatment": "model"})), "").items[0]
+    assert [f.code for f in by_parser.flags] == ["words_before_service"] and not by_model.flags
+    assert by_model.confidence["treatment"] > by_parser.confidence["treatment"]
+    assert verify(verify(_record(_item(**words)), ""), "").items[0].flags == by_parser.flags  # idempotent
