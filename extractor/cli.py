@@ -335,13 +335,14 @@ def batch_prepare(
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters given: pass files or folders, or --examples")
-    letters = requests = failed = 0
+    letters = requests = failed = doubtless = 0
     try:
         with RunProgress(len(letter_paths), console=err, label="preparing", quiet=quiet) as progress:
             for prepared in prepare(letter_paths, output, backend=backend, settings=settings):
                 letters += 1
                 requests += prepared.requests
                 failed += prepared.error is not None
+                doubtless += prepared.doubtless
                 progress.step(ok=prepared.error is None)
                 if prepared.error is not None:
                     err.print(f"[red]{escape(prepared.path)}[/red]: {escape(prepared.error)}")
@@ -349,7 +350,8 @@ def batch_prepare(
         _fail(str(e))
     except OSError as e:
         _fail(f"{output}: cannot write the batch: {e.strerror or e}")
-    err.print(f"{letters} letter(s), {requests} request(s) -> {output} ({failed} letter(s) gave none)")
+    sure = f", {doubtless} with nothing in doubt" if doubtless else ""
+    err.print(f"{letters} letter(s), {requests} request(s) -> {output} ({failed} letter(s) gave none{sure})")
     err.print(f"next: imr-extract batch submit {output}  (OpenAI), or on a GPU cluster: "
               f"vllm run-batch -i {output}/requests-00001.jsonl -o results-00001.jsonl --model {settings.model}")
 

@@ -43,6 +43,7 @@ class Prepared:
     path: str
     requests: int
     error: str | None = None
+    doubtless: bool = False  # ``cascade``: nothing in doubt, so no question
 
 
 class _RequestFiles:
@@ -131,7 +132,8 @@ async def _letter(path: str | Path, backend: str, settings: Settings, recorder: 
         entry["error"] = {"type": type(e).__name__, "message": reason}
         return entry, Prepared(name, 0, reason)
     entry["requests"] = list(recorder.requests)
-    if not recorder.requests and backend == "cascade":
+    doubtless = not recorder.requests and backend == "cascade"
+    if doubtless:
         entry["none_because"] = "nothing in doubt: collect gives it the parser's record"
     new = sum(files.write(cid, body) for cid, body in recorder.requests.items())
-    return entry, Prepared(name, new)
+    return entry, Prepared(name, new, doubtless=doubtless)

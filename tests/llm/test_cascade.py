@@ -138,7 +138,8 @@ def test_batch_prepare_cascade_writes_only_the_doubtful_questions(tmp_path: Path
     settings = Settings(model="gpt-4o-mini", context_tokens=8192, cache_dir=tmp_path / "cache", no_cache=True)
     letters = [str(letter_path(LETTER)), str(letter_path("syn-c-01"))]
     folder = tmp_path / "batch"
-    assert [p.requests for p in prepare(letters, folder, backend="cascade", settings=settings)] == [1, 0]
+    prepared = list(prepare(letters, folder, backend="cascade", settings=settings))
+    assert [(p.requests, p.doubtless) for p in prepared] == [(1, False), (0, True)]
     manifest = [json.loads(line) for line in (folder / MANIFEST).read_text().splitlines()]
     assert len(manifest[0]["requests"]) == 1 and "none_because" not in manifest[0]
     assert manifest[1]["requests"] == [] and "nothing in doubt" in manifest[1]["none_because"]
