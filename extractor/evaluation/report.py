@@ -60,4 +60,3 @@ def print_report(report: EvalReport, console: Console, *, show_missed: int = 6) 
     failed = {d: doc["error"] for d, doc in report.documents.items() if doc.get("error")}
     for doc_id, error in failed.items():
         console.print(f"[red]{doc_id}[/red]: {error}")
-
