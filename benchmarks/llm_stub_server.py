@@ -34,7 +34,7 @@ from rapidfuzz import fuzz
 
 from extractor.evaluation.scoring import FUZZY, find_letter, load_gold, similarity
 from extractor.llm.prompt import CLOSE_MARKER, OPEN_MARKER
-from extractor.llm.schema import answer_from_gold
+from extractor.llm.schema import HEADER_FIELDS, answer_from_gold
 
 Gold = dict[str, Any]
 # The judgement fields a flawed model gets wrong (reasons are soft: scored by F1, never injected).
@@ -232,8 +232,10 @@ def _completion(request: dict[str, Any], answers: GoldAnswers | None) -> dict[st
     user = next((str(m["content"]) for m in messages if m.get("role") == "user"), "")
     letter = user.split(OPEN_MARKER, 1)[-1].split(CLOSE_MARKER, 1)[0]
     hybrid = _ITEM_LINE.search(letter) is not None  # a hybrid excerpt; a whole letter has no ITEM lines
-    found = answers.answer(letter, hybrid) if answers is not None else None
-    answer = json.dumps(found if found is not None else {"diagnoses": [], "items": []} if hybrid else {"items": []})
+    schema = _schema(request)
+    found = answers.answer(letter, hybrid, _item_properties(schema)) if answers is not None else None
+    empty = {"diagnoses": [], "items": []} if hybrid else {"items": []}
+    answer = json.dumps(_fit(found if found is not None else empty, schema))
     prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
     if tools := request.get("tools"):
         choice = request.get("tool_choice")
@@ -247,6 +249,34 @@ def _completion(request: dict[str, Any], answers: GoldAnswers | None) -> dict[st
             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tools else "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def _schema(request: dict[str, Any]) -> dict[str, Any]:
+    """The answer's JSON schema the request carries (a forced tool's parameters, or the response format's)."""
+    if tools := request.get("tools"):
+        return tools[0]["function"].get("parameters") or {}  # type: ignore[no-any-return]
+    response_format = request.get("response_format") or {}
+    return response_format.get("json_schema", {}).get("schema") or response_format.get("schema") or {}
+
+
+def _item_properties(schema: dict[str, Any]) -> set[str] | None:
+    """The properties the schema asks of each item (None: it does not say)."""
+    one = schema.get("properties", {}).get("items", {}).get("items", {})
+    if ref := one.get("$ref"):
+        one = schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
+    return set(one["properties"]) if "properties" in one else None
+
+
+def _fit(answer: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The answer cut to the properties the schema asks for, as a model keeping to it answers: a
+    ``cascade`` question asks only for the fields in doubt."""
+    properties = schema.get("properties")
+    if not properties:
+        return answer
+    fitted = {k: v for k, v in answer.items() if k in properties}
+    if (asked := _item_properties(schema)) is not None and "items" in fitted:
+        fitted["items"] = [{k: v for k, v in item.items() if k in asked} for item in fitted["items"]]
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -275,8 +305,9 @@ class GoldAnswers:
         self._logged: set[tuple[str, int, str]] = set()
         self._lock = threading.Lock()
 
-    def answer(self, letter: str, hybrid: bool) -> dict[str, Any] | None:
-        """The answer for the letter (excerpt) in a request, or None if no gold letter matches it."""
+    def answer(self, letter: str, hybrid: bool, fields: set[str] | None = None) -> dict[str, Any] | None:
+        """The answer for the letter (excerpt) in a request, or None if no gold letter matches it;
+        ``fields``: the item fields asked (flaws are given only to those)."""
         doc_id = self.identify(letter)
         if doc_id is None:
             return None
@@ -290,19 +321,22 @@ class GoldAnswers:
             count = len(self.gold[other]["items"])
             sent = [(n, i % count) for i, (n, _) in enumerate(asked)] if hybrid else [(j + 1, j) for j in range(count)]
             return self._dump(other, sent, hybrid, flawed=False)
-        return self._dump(doc_id, asked, hybrid, flawed=True)
+        return self._dump(doc_id, asked, hybrid, flawed=True, fields=fields)
 
     def identify(self, letter: str) -> str | None:
-        """The gold letter whose case number, requests and rationales the text holds most of."""
+        """The gold letter whose case number, requests and rationales the text holds the largest share of
+        (then the most of): a long letter whose rationales open with common boilerplate must not win
+        over the one-item letter the text is."""
         text = _key(letter)
-        best, best_score = None, 0
+        best, best_score = None, (0.0, 0)
         for doc_id, gold in self.gold.items():
             found = 5 * (_key(gold.get("case_number") or doc_id) in text)
             for item in gold["items"]:
                 found += _key(item["request"]) in text
                 found += 2 * (_key(item["rationale"][:120]) in text if item["rationale"] else 0)
-            if found > best_score:
-                best, best_score = doc_id, found
+            score = (found / (5 + 3 * len(gold["items"])), found)
+            if found and score > best_score:
+                best, best_score = doc_id, score
         return best
 
     def _asked(self, letter: str, gold: Gold, hybrid: bool) -> list[tuple[int, int]]:
@@ -320,27 +354,32 @@ class GoldAnswers:
                 asked.append((n, j))
         return asked
 
-    def _dump(self, doc_id: str, asked: list[tuple[int, int]], hybrid: bool, *, flawed: bool) -> dict[str, Any]:
+    def _dump(self, doc_id: str, asked: list[tuple[int, int]], hybrid: bool, *, flawed: bool,
+              fields: set[str] | None = None) -> dict[str, Any]:
         """The answer of gold letter ``doc_id`` for the items asked, with its flaws if ``flawed``."""
         full = answer_from_gold(self.gold[doc_id], "hybrid" if hybrid else "llm").model_dump(mode="json")
+        if hybrid and fields is not None:  # the header's fields too, for a schema that asks them (``_fit`` cuts the rest)
+            full = {**{k: self.gold[doc_id].get(k) for k in HEADER_FIELDS}, **full}
         items = []
         for n, j in asked:
             item = dict(full["items"][j])
             if hybrid:
                 item["item"] = n
             if flawed:
-                self._flaw(doc_id, j, item)
+                self._flaw(doc_id, j, item, fields)
             items.append(item)
         return {**full, "items": items}
 
-    def _flaw(self, doc_id: str, j: int, item: dict[str, Any]) -> None:
+    def _flaw(self, doc_id: str, j: int, item: dict[str, Any], fields: set[str] | None = None) -> None:
         """Apply this item's seeded flaws to its answer, in place, and log them."""
         rng = self._rng(doc_id, str(j))
         if rng.random() < self.flaws.wrong_field:
-            name = rng.choice(flawable(item))
-            sent = wrong_value(item, name, rng, self.pool)
-            self._log(doc_id, j, "wrong_field", name, item[name], sent)
-            item[name] = sent
+            names = [n for n in flawable(item) if fields is None or n in fields]
+            if names:
+                name = rng.choice(names)
+                sent = wrong_value(item, name, rng, self.pool)
+                self._log(doc_id, j, "wrong_field", name, item[name], sent)
+                item[name] = sent
         if rng.random() < self.flaws.flip_decision:
             sent = "upheld" if item["decision"] == "overturned" else "overturned"
             self._log(doc_id, j, "flip_decision", "decision", item["decision"], sent)

@@ -67,7 +67,7 @@ logging.getLogger("extractor").propagate = False
 atexit.register(gc.freeze)
 
 BackendOption = Annotated[
-    str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
+    str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm, hybrid or cascade.", show_default=False)
 ]
 _MODEL = "Model endpoint (else IMR_* environment variables)"
 BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL (IMR_BASE_URL).", rich_help_panel=_MODEL)]
@@ -377,7 +377,7 @@ def batch_prepare(
     paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the request files and the manifest.")] = Path("batch"),
     examples: Annotated[bool, typer.Option("--examples", help="Add the letters bundled with the package.")] = False,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="hybrid or llm.")] = "hybrid",
+    backend: Annotated[str, typer.Option("--backend", "-b", help="hybrid, llm or cascade.")] = "hybrid",
     quiet: QuietOption = False,
     model: ModelOption = None,
     mode: ModeOption = None,
@@ -393,13 +393,14 @@ def batch_prepare(
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters given: pass files or folders, or --examples")
-    letters = requests = failed = 0
+    letters = requests = failed = doubtless = 0
     try:
         with RunProgress(len(letter_paths), console=err, label="preparing", quiet=quiet) as progress:
             for prepared in prepare(letter_paths, output, backend=backend, settings=settings):
                 letters += 1
                 requests += prepared.requests
                 failed += prepared.error is not None
+                doubtless += prepared.doubtless
                 progress.step(ok=prepared.error is None)
                 if prepared.error is not None:
                     err.print(Text.assemble((prepared.path, "red"), f": {prepared.error}"))
@@ -407,7 +408,8 @@ def batch_prepare(
         _fail(str(e))
     except OSError as e:
         _fail(f"{output}: cannot write the batch: {e.strerror or e}")
-    err.print(f"{letters} letter(s), {requests} request(s) -> {output} ({failed} letter(s) gave none)")
+    sure = f", {doubtless} with nothing in doubt" if doubtless else ""
+    err.print(f"{letters} letter(s), {requests} request(s) -> {output} ({failed} letter(s) gave none{sure})")
     err.print(f"next: imr-extract batch submit {output}  (OpenAI), or on a GPU cluster: "
               f"vllm run-batch -i {output}/requests-00001.jsonl -o results-00001.jsonl --model {settings.model}")
 

@@ -183,6 +183,9 @@ class Provenance(_Model):
     prompt_version: str | None = None
     model: str | None = None
     usage: Usage | None = None
+    items_asked: int | None = Field(
+        default=None, description="`cascade`: how many items were asked of the model (the rest are the parser's alone).")
+    fields_asked: int | None = Field(default=None, description="`cascade`: how many fields (items' and letter's) were asked.")
 
 
 class Record(_Model):

@@ -17,7 +17,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     import httpx2
 
-BACKENDS = ("offline", "llm", "hybrid")
+BACKENDS = ("offline", "llm", "hybrid", "cascade")
 
 
 def extract(

@@ -14,6 +14,12 @@ from .redact import Redactor, endpoint_name, redactor
 OPENAI_URL = "https://api.openai.com/v1"
 MAX_FILE_MB = 1024.0  # a letter is read whole into memory, and the PDF reader has 1 GiB
 
+# The ``cascade`` backend asks the model about the fields whose confidence is below this: under every
+# unflagged field's base rate in the calibration (extractor/verify/data/calibration.json, 0.98 and
+# up), above the rates of the fields a self-check flags (0.15 to 0.80; a citation's flag leaves the
+# treatment at 0.90), so that a letter the parser reads without doubt costs no request.
+CASCADE_THRESHOLD = 0.9
+
 
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "imr-extract"
@@ -25,7 +31,10 @@ class Settings(BaseSettings):
     # inf and nan are refused in every number: IMR_MAX_FILE_MB=inf would pass ``gt=0`` and fail every letter.
     model_config = SettingsConfigDict(env_prefix="IMR_", extra="forbid", frozen=True, allow_inf_nan=False)
 
-    backend: str = Field(default="auto", description="auto, offline, llm, hybrid")
+    backend: str = Field(default="auto", description="auto, offline, llm, hybrid, cascade")
+    cascade_threshold: float = Field(
+        default=CASCADE_THRESHOLD, ge=0, le=1,
+        description="cascade: a field whose confidence is below this is asked of the model; the rest are the parser's.")
     max_file_mb: float = Field(default=10.0, gt=0, le=MAX_FILE_MB, description="Largest letter file accepted, in MB.")
     workers: int = Field(default=1, ge=1, le=64, description="Processes for a batch (more cores for parsing and validation).")
 

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.jsonl"
 BATCH_JSON = "batch.json"
 # The settings that shape a request: ``collect`` asks again with exactly these.
-REQUEST_SETTINGS = ("model", "mode", "max_tokens", "context_tokens", "temperature", "seed", "max_reasks")
+REQUEST_SETTINGS = ("model", "mode", "max_tokens", "context_tokens", "temperature", "seed", "max_reasks",
+                    "cascade_threshold")
 
 
 

@@ -8,7 +8,8 @@ letters share (the same text twice) is written once.
 
 The folder: ``batch.json`` (the settings the requests were made with, which ``collect`` must use
 again), ``manifest.jsonl`` (one line per letter: path, SHA-256, its requests' ids, or why it has
-none) and ``requests-00001.jsonl`` ...
+none) and ``requests-00001.jsonl`` ... With ``cascade`` only the questions in doubt are written; a
+letter with none has no request, and its manifest line says so.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Prepared:
     path: str
     requests: int
     error: str | None = None
+    doubtless: bool = False  # ``cascade``: nothing in doubt, so no question
 
 
 class _RequestFiles:
@@ -87,8 +89,8 @@ def prepare(paths: Iterable[str | Path], folder: Path, *, backend: str, settings
             max_requests: int = MAX_REQUESTS_PER_FILE, max_bytes: int = MAX_BYTES_PER_FILE) -> Iterator[Prepared]:
     """Write the batch for ``paths`` into ``folder`` (new or empty), yielding each letter as it is done;
     ``batch.json`` is written last, so a folder without it is an unfinished prepare."""
-    if backend not in ("llm", "hybrid"):
-        raise ConfigurationError(f"a batch is for the model backends (llm, hybrid), not {backend!r}")
+    if backend not in ("llm", "hybrid", "cascade"):
+        raise ConfigurationError(f"a batch is for the model backends (llm, hybrid, cascade), not {backend!r}")
     if folder.exists() and any(folder.iterdir()):
         raise ConfigurationError(f"{folder}: not empty; prepare a batch into a new folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,5 +132,8 @@ async def _letter(path: str | Path, backend: str, settings: Settings, recorder: 
         entry["error"] = {"type": type(e).__name__, "message": reason}
         return entry, Prepared(name, 0, reason)
     entry["requests"] = list(recorder.requests)
+    doubtless = not recorder.requests and backend == "cascade"
+    if doubtless:
+        entry["none_because"] = "nothing in doubt: collect gives it the parser's record"
     new = sum(files.write(cid, body) for cid, body in recorder.requests.items())
-    return entry, Prepared(name, new)
+    return entry, Prepared(name, new, doubtless=doubtless)

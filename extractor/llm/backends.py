@@ -1,11 +1,13 @@
-"""The ``llm`` and ``hybrid`` backends: one letter -> parts -> (cache or model) -> checked, grounded record.
+"""The ``llm``, ``hybrid`` and ``cascade`` backends: one letter -> parts -> (cache or model) -> checked,
+grounded record.
 
 ``hybrid`` shows the model the parser's excerpt (case summary and item blocks) and asks only for
-the judgement fields; ``llm`` shows it the letter and asks for every field. Either way the
-parser's reading is the floor:
+the judgement fields; ``llm`` shows it the letter and asks for every field; ``cascade`` asks as
+``hybrid`` does, but only about the items and fields the parser doubts (``cascade``), and nothing
+at all about a letter without doubt. Either way the parser's reading is the floor:
 
 - every model value is checked against the letter and the parser (``check.check_item``) and
-  grounded in the text; a disagreement flags the item with both values;
+  grounded in the text; a disagreement flags the item with both values (a ``Flag``);
 - any model failure (an answer still invalid after the re-asks, cut off at ``max_tokens``, a
   prompt that cannot fit, an endpoint that keeps failing) leaves the parser's values for what it
   touched, flagged with the reason: never an error record for a letter the parser can read;
@@ -34,6 +36,7 @@ from ..models import (
     ENDPOINT_FAILED,
     ExtractionWarning,
     FieldSource,
+    Flag,
     Item,
     Provenance,
     Record,
@@ -48,41 +51,53 @@ from ..record import parser_record, provenance
 from ..verify import verify
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens
 from .cache import AnswerCache, cache_key
-from .check import JUDGEMENT_FIELDS, check_item, item_evidence
+from .cascade import Doubts, doubts
+from .check import JUDGEMENT_FIELDS, MODEL_DISAGREES, MODEL_FAILED, check_item, item_evidence
 from .client import ModelCaller, Reply
 from .ground import Grounder, locate
-from .prompt import Prompt, fill_prompt, hybrid_excerpt, letter_excerpt, letter_prompt
+from .prompt import Prompt, cascade_excerpt, cascade_prompt, fill_prompt, hybrid_excerpt, letter_excerpt, letter_prompt
 from .retry import ENDPOINT_FAILURES
-from .schema import Answer, FillAnswer, FilledItem, LetterAnswer, LetterItem, salvage
+from .schema import HEADER_FIELDS, FillAnswer, LetterAnswer, LetterItem, cascade_schema, salvage
 from .usage import add_usage
 
 SAME_REQUEST = 80.0  # rapidfuzz ratio above which two requests name the same item
 NOT_A_DIAGNOSIS = 85.0  # a "diagnosis" this close to a requested treatment is the treatment
 SHOWN_DROPPED = 3  # dropped values named in their one warning
-HEADER_FIELDS = ("case_number", "date_assigned", "decision_date", "ur_denial_date", "application_received_date",
-                 "priority", "date_of_injury", "patient_sex", "patient_age", "reviewer_specialty", "reviewer_licensure")
+CASCADE = "cascade"
+MODEL_UNCHECKED = "model_unchecked"  # a model value nothing could check (a letter the parser cannot segment)
+EXTRA_ITEM = "model_extra_item"  # the model found an item the parser did not
 
 
 async def extract_letter(letter: LetterText, backend: str, caller: ModelCaller, cache: AnswerCache | None) -> Record:
-    """The record of one letter by ``backend`` (``llm`` or ``hybrid``). Raises ``NotAnImrLetterError``
-    as the offline backend does; a model failure never raises, it is flagged on the record."""
+    """The record of one letter by ``backend`` (``llm``, ``hybrid`` or ``cascade``). Raises
+    ``NotAnImrLetterError`` as the offline backend does; a model failure never raises, it is flagged
+    on the record."""
     clean = clean_letter(letter)
     parsed = parse_letter(clean)
     try:
         return verify(await _model_record(letter, clean, parsed, backend, caller, cache), letter.text)
     except Exception as e:  # noqa: BLE001 - a fault in the model path must not cost a letter the parser read
-        record = parser_record(letter, parsed, backend)
         reason = f"the model path failed ({type(e).__name__}: {e}); the parser's reading was kept"
-        return record.model_copy(update={"needs_review": True, "review_reasons": [reason, *record.review_reasons]})
+        return _with_letter_flags(parser_record(letter, parsed, backend), [Flag(field="letter", code=MODEL_FAILED,
+                                                                                message=reason)])
 
 
 async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, backend: str, caller: ModelCaller,
                         cache: AnswerCache | None) -> Record:
     warnings = [ExtractionWarning(code="encoding", message=w) for w in letter.warnings] + parsed.warnings
-    if backend == "hybrid" and not parsed.items:
-        warnings.append(ExtractionWarning(code="fallback", message="the parser found no items: hybrid fell back to the llm backend"))
+    if backend in ("hybrid", CASCADE) and not parsed.items:
+        warnings.append(ExtractionWarning(code="fallback", message=f"the parser found no items: {backend} fell back to "
+                                                                   "the llm backend"))
         backend = "llm"
-    answers = await _Asker(letter.sha256, clean, parsed, backend, caller, cache).run()
+    doubt = None
+    if backend == CASCADE:
+        floor = parser_record(letter, parsed, backend)  # the parser's reading, its own flags and confidence
+        doubt = doubts(floor, caller.settings.cascade_threshold)
+        if not doubt:  # nothing in doubt: no request
+            return floor.model_copy(update={"provenance": provenance(
+                letter.path, letter.sha256, backend, model=caller.settings.model, usage=Usage(), items_asked=0,
+                fields_asked=0)})
+    answers = await _Asker(letter.sha256, clean, parsed, backend, caller, cache, doubt).run()
     if answers.parts > 1:
         warnings.append(ExtractionWarning(code="split", message=f"asked in {answers.parts} parts to fit the model's "
                                                                 f"context ({await caller.context_window()} tokens)"))
@@ -92,11 +107,15 @@ async def _model_record(letter: LetterText, clean: CleanText, parsed: ParsedLett
         warnings.append(ExtractionWarning(code=AWAITING_ANSWERS, message=(
             f"{answers.awaiting} question(s) had no answer in the batch; collect again with their results "
             "(--resume does this letter again) or with --online")))
+    asked = {} if doubt is None else {"items_asked": len(doubt.items), "fields_asked": doubt.fields}
     source = provenance(letter.path, letter.sha256, backend, prompt_version=answers.prompt_version,
-                        model=caller.settings.model, usage=answers.usage)
+                        model=caller.settings.model, usage=answers.usage, **asked)
     grounder = Grounder(clean)
-    build = _model_only_record if not parsed.items else _checked_record
-    record = build(letter, clean, parsed, answers, grounder, source)
+    if parsed.items:
+        record = _checked_record(letter, clean, parsed, answers, grounder, source,
+                                 None if doubt is None else set(doubt.items))
+    else:
+        record = _model_only_record(letter, clean, parsed, answers, grounder, source)
     return _with_review(record, warnings + grounder.warnings, grounder.review)
 
 
@@ -117,12 +136,15 @@ class Answers:
 
 
 class _Asker:
-    """Asks the model about one letter: plans the parts, then asks, salvages and re-asks."""
+    """Asks the model about one letter: plans the parts, then asks, salvages and re-asks. ``doubt``
+    (``cascade``): only these items and fields are asked."""
 
     def __init__(self, sha256: str, clean: CleanText, parsed: ParsedLetter, backend: str, caller: ModelCaller,
-                 cache: AnswerCache | None) -> None:
+                 cache: AnswerCache | None, doubt: Doubts | None = None) -> None:
         self.sha256, self.clean, self.parsed, self.caller, self.cache = sha256, clean, parsed, caller, cache
-        self.schema: type[Answer] = FillAnswer if backend == "hybrid" else LetterAnswer
+        self.doubt = doubt
+        self.schema: type[BaseModel] = (cascade_schema(doubt.item_fields, doubt.letter) if doubt is not None else
+                                        FillAnswer if backend == "hybrid" else LetterAnswer)
         self.answers = Answers()
         self.retry: set[int] = set()  # items whose answer was invalid: worth asking again, with a note
         self.replies: dict[str, Reply[Any]] = {}  # prompt digest -> reply: the same prompt is never sent twice
@@ -143,9 +165,12 @@ class _Asker:
         return self.answers
 
     async def _ask_all(self) -> None:
-        todo = list(range(len(self.parsed.items)))
-        if not todo:  # llm on a letter the parser could not segment: the whole letter, one request
+        todo = sorted(self.doubt.items) if self.doubt is not None else list(range(len(self.parsed.items)))
+        if not self.parsed.items:  # llm on a letter the parser could not segment: the whole letter, one request
             await self._ask_whole_letter()
+            return
+        if not todo:  # cascade: only letter fields in doubt
+            await self._ask_part([], self._prompt([]), self.caller.settings.max_tokens or self._bound([]))
             return
         for _ in range(self.caller.settings.max_reasks + 1):
             await self._ask_items(todo)
@@ -217,12 +242,12 @@ class _Asker:
         (``hybrid``) or by request (``llm``)."""
         for name, value in fields.items():
             self.answers.fields.setdefault(name, value)
-        if self.schema is FillAnswer:
+        if self.schema is not LetterAnswer:  # items by their ITEM number
             wanted = {i + 1 for i in asked}
             for item in items:
-                assert isinstance(item, FilledItem)
-                if item.item in wanted:
-                    self.answers.items.setdefault(item.item - 1, item)
+                number = getattr(item, "item", None)
+                if number in wanted:
+                    self.answers.items.setdefault(number - 1, item)
             return
         model_items = [item for item in items if isinstance(item, LetterItem)]
         pairs, unmatched = match_requests([item.request for item in self.parsed.items], [i.request for i in model_items])
@@ -258,14 +283,17 @@ class _Asker:
         reasons = sorted({self.answers.failed[i] for i in items if i in self.retry and i in self.answers.failed})
         note = ("Your previous answer for these ITEMs could not be used: " + "; ".join(reasons) +
                 ". Answer again for every ITEM shown, following the schema exactly.") if reasons else None
+        if self.doubt is not None:
+            excerpt = cascade_excerpt(self.clean, self.parsed, items, header=bool(self.doubt.letter))
+            return cascade_prompt(excerpt, self.doubt.item_fields, self.doubt.letter, note=note)
         if self.schema is FillAnswer:
             return fill_prompt(hybrid_excerpt(self.clean, self.parsed, items), note=note)
         whole = not self.parsed.items or len(items) == len(self.parsed.items)
         return letter_prompt(self.clean.text if whole else letter_excerpt(self.clean, self.parsed, items), note=note)
 
     def _bound(self, items: Sequence[int]) -> int:
-        """The answer's bound: ``llm`` copies requests and rationales verbatim, ``hybrid`` does not."""
-        if self.schema is FillAnswer:
+        """The answer's bound: ``llm`` copies requests and rationales verbatim, ``hybrid`` and ``cascade`` do not."""
+        if self.schema is not LetterAnswer:
             return answer_tokens(len(items))
         if not self.parsed.items:
             return answer_tokens(1, self.clean.text)
@@ -276,28 +304,35 @@ class _Asker:
 
 
 def _checked_record(letter: LetterText, clean: CleanText, parsed: ParsedLetter, answers: Answers, g: Grounder,
-                    provenance: Provenance) -> Record:
-    """The parser's record, each item's judgement fields checked against the model's (both backends)."""
+                    provenance: Provenance, asked: set[int] | None) -> Record:
+    """The parser's record, each item's judgement fields checked against the model's;
+    ``asked`` (``cascade``): the items the model was asked about, the others are the parser's as they
+    are. The parser's self-checks are raised on the result (``verify``), on the values it kept."""
     evidence = item_evidence(clean, parsed)
     blocks = parsed.segments.items if parsed.segments else []
     items = []
     for i, item in enumerate(parsed.items):
         answer = answers.items.get(i)
+        if asked is not None and i not in asked:
+            items.append(item)
+            continue
         if answer is None:
             why = answers.failed.get(i, "the model gave no answer for it")
             items.append(_flagged(item, f"item {i + 1}: no usable model answer ({why}); the parser's values were kept",
-                                  "parser"))
+                                  "parser", MODEL_FAILED))
             continue
-        proposed = {name: getattr(answer, name) for name in JUDGEMENT_FIELDS}
+        proposed = {name: getattr(answer, name) for name in JUDGEMENT_FIELDS if name in type(answer).model_fields}
         locator = Grounder(clean)  # spans only: the check says what is wrong with a citation
         for name, region in (("claims_administrator_guidelines", blocks[i].claims_administrator),
                              ("reviewer_guidelines", blocks[i].reviewer)):
-            proposed[name] = [locator.citation(name, c, item=i, region=region) for c in proposed[name]]
-        checked = check_item(item, proposed, evidence[i], index=i)
-        items.append(checked)
+            if name in proposed:
+                proposed[name] = [locator.citation(name, c, item=i, region=region) for c in proposed[name]]
+        items.append(check_item(item, proposed, evidence[i], index=i))
     for extra in answers.extra:
-        g.review.setdefault(None, []).append(
-            f"the model found an item the parser did not: {getattr(extra, 'request', '?')!r}; not kept")
+        request = getattr(extra, "request", "?")
+        g.review.setdefault(None, []).append(Flag(
+            field="items", code=EXTRA_ITEM, message=f"the model found an item the parser did not: {request!r}; not kept",
+            values={"model": request}))
     fields = dict(parsed.fields)
     sources = _header_fields(fields, answers.fields, g, keep_model=False)
     diagnoses, spans, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
@@ -313,8 +348,8 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
     (nothing could check them); with no answer at all, the parser's record, flagged."""
     fields = dict(parsed.fields)
     if answers.failure is not None or not answers.extra:
-        g.review.setdefault(None, []).append(
-            f"no usable model answer ({answers.failure or 'it found no items'}); the parser's reading was kept")
+        g.review.setdefault(None, []).append(Flag(field="letter", code=MODEL_FAILED, message=(
+            f"no usable model answer ({answers.failure or 'it found no items'}); the parser's reading was kept")))
         return Record(document_id=letter.document_id, layout=parsed.layout, items=[], spans=parsed.spans,
                       provenance=provenance, **fields)  # type: ignore[arg-type]
     items = []
@@ -343,7 +378,7 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
             **item_groups(request, it.category, it.generic_name),  # type: ignore[arg-type]
         )
         items.append(_flagged(item, f"item {i + 1}: the parser could not segment this letter, so nothing checked "
-                                    "the model's values", "model"))
+                                    "the model's values", "model", MODEL_UNCHECKED))
     sources = _header_fields(fields, answers.fields, g, keep_model=True)
     diagnoses, spans_d, sources["diagnoses"] = _diagnoses(clean, parsed, answers.fields.get("diagnoses"), g)
     fields["diagnoses"] = diagnoses
@@ -351,11 +386,9 @@ def _model_only_record(letter: LetterText, clean: CleanText, parsed: ParsedLette
                   sources=sources, provenance=provenance, **fields)  # type: ignore[arg-type]
 
 
-def _flagged(item: Item, reason: str, source: FieldSource) -> Item:
-    return item.model_copy(update={
-        "needs_review": True, "review_reasons": [*item.review_reasons, reason],
-        "sources": {name: source for name in JUDGEMENT_FIELDS},
-    })
+def _flagged(item: Item, reason: str, source: FieldSource, code: str) -> Item:
+    return item.model_copy(update={"sources": {name: source for name in JUDGEMENT_FIELDS}}).with_flags(
+        Flag(field="item", code=code, message=reason))
 
 
 def _header_fields(fields: dict[str, Any], model: dict[str, Any], g: Grounder, *, keep_model: bool) -> dict[str, FieldSource]:
@@ -374,14 +407,16 @@ def _header_fields(fields: dict[str, Any], model: dict[str, Any], g: Grounder, *
         elif parser in (None, []) and keep_model:
             fields[name] = value
             sources[name] = "model"
-            g.review.setdefault(None, []).append(
-                f"{name}: the parser read nothing, the model {_plain(value)!r}; kept the model's, unchecked")
+            g.review.setdefault(None, []).append(Flag(
+                field=name, code=MODEL_UNCHECKED, values={"parser": None, "model": _plain(value)},
+                message=f"{name}: the parser read nothing, the model {_plain(value)!r}; kept the model's, unchecked"))
         elif parser in (None, []):
             sources[name] = "parser"
         else:
             sources[name] = "parser"
-            g.review.setdefault(None, []).append(
-                f"{name}: parser {_plain(parser)!r}, model {_plain(value)!r}; kept the parser's")
+            g.review.setdefault(None, []).append(Flag(
+                field=name, code=MODEL_DISAGREES, values={"parser": _plain(parser), "model": _plain(value)},
+                message=f"{name}: parser {_plain(parser)!r}, model {_plain(value)!r}; kept the parser's"))
     return sources
 
 
@@ -422,14 +457,19 @@ def _diagnoses(clean: CleanText, parsed: ParsedLetter, values: list[str] | None,
     return kept, spans, "agreed" if same else "model"
 
 
-def _with_review(record: Record, warnings: list[ExtractionWarning], review: dict[int | None, list[str]]) -> Record:
-    """Grounding's reasons filed on their items; the record's flag is the OR of its items' and its own."""
-    items = [item.model_copy(update={"needs_review": True, "review_reasons": [*item.review_reasons, *review[i]]})
-             if review.get(i) else item for i, item in enumerate(record.items)]
-    letter_reasons = review.get(None, [])
-    reasons = letter_reasons + [r for item in items for r in item.review_reasons]
-    return record.model_copy(update={"items": items, "warnings": warnings, "review_reasons": reasons,
-                                     "needs_review": bool(letter_reasons) or any(i.needs_review for i in items)})
+def _with_review(record: Record, warnings: list[ExtractionWarning], review: dict[int | None, list[Flag]]) -> Record:
+    """Grounding's and the checks' flags filed on their items and on the letter."""
+    items = [item.with_flags(*review.get(i, [])) for i, item in enumerate(record.items)]
+    return _with_letter_flags(record.model_copy(update={"items": items, "warnings": warnings}), review.get(None, []))
+
+
+def _with_letter_flags(record: Record, flags: list[Flag]) -> Record:
+    """``record`` with letter-level ``flags`` added; its reasons are the letter's, then every item's, and
+    it needs review if the letter or any item does."""
+    letter = [*record.flags, *flags]
+    reasons = [f.message for f in letter] + [r for item in record.items for r in item.review_reasons]
+    return record.model_copy(update={"flags": letter, "review_reasons": reasons,
+                                     "needs_review": bool(letter) or any(i.needs_review for i in record.items)})
 
 
 def match_requests(parser: Sequence[str], model: Sequence[str]) -> tuple[dict[int, int], list[int]]:

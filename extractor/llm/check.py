@@ -13,17 +13,20 @@ letters the rules were not written for) and checked with ``benchmarks/bench_chec
 | quantity | be printed after '#' in the request | parser | yes |
 | generic_name | be null unless a medication; match the drug lexicon's reading of the request where the lexicon knows the drug | model if it passes, else parser | if it fails |
 | category | be allowed by the request's words (service vocabulary, drug lexicon, strength or form) | parser | yes |
-| treatment | have its words printed in the request | parser; the model's if it passes where the parser warned ``treatment_uncertain`` | if it fails |
+| treatment | have its words printed in the request | parser; the model's if it passes where the parser warned ``treatment_uncertain``, or where it is the same reading in fewer words | yes |
 | citations (each list) | name only sources and pages printed in its guideline paragraph, guideline and topic grounded; compared as sets of sources and pages | parser | yes |
 | reasons | agree with the kept decision (``guideline_criteria_met`` if and only if overturned) | model if it passes, else parser | if it fails |
 
-Values that agree after the harness's normalisation are marked ``agreed`` and flag nothing; the
-parser's value is kept, except for citations and generic names, where the model's wording is kept
+Values that agree are marked ``agreed`` and flag nothing: for treatment and category, the same
+under the labelling guide's normalisation (``equivalence``: qualifiers, directions, case, plurals, a
+brand and its generic); elsewhere after the harness's. The parser's value is kept, except for citations and generic names, where the model's wording is kept
 if it passes its check. Treatment names follow the labelling guide's rules (first procedure, no
 directions, no qualifiers), which the parser now reads right on letters it was not tuned on
 (27/27 items on the last two fresh batches) and a model's wording does not always follow; so the
 parser's name stands, and the model's (if printed in the request) replaces it only where the parser
-itself warned that it could not reduce the request with confidence. A generic name that passes its
+itself warned that it could not reduce the request with confidence; either way a treatment on
+which the two disagree is flagged with both values, since a parser can misread a wording it has not
+met ("coverage of Viagra") where a model reads it right. A generic name that passes its
 check wins a disagreement without a flag. A category that differs is flagged and the parser's kept, even
 when the request's words allow the model's: a wrong but allowed category (1 of 119 injected in
 bench_check) would otherwise make the record worse, and a flag is enough to mend the parser's own
@@ -40,8 +43,8 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
-from ..evaluation.scoring import FUZZY, citation_sets, similarity
-from ..models import Category, Citation, FieldSource, Item, Reason
+from ..evaluation.scoring import citation_sets
+from ..models import Category, Citation, FieldSource, Flag, Item, Reason
 from ..parse import classify, drugs
 from ..parse.citations import expand_pages
 from ..parse.drugclass import item_groups
@@ -49,6 +52,7 @@ from ..parse.letter import ParsedLetter
 from ..parse.segment import Region
 from ..parse.values import strength_key
 from ..read.text import CleanText
+from .equivalence import same_category, same_treatment
 
 JUDGEMENT_FIELDS = ("treatment", "category", "generic_name", "strength", "quantity", "decision",
                     "claims_administrator_guidelines", "reviewer_guidelines", "reasons")
@@ -88,14 +92,22 @@ def item_evidence(clean: CleanText, parsed: ParsedLetter) -> list[ItemEvidence]:
             for i, (item, block) in enumerate(zip(parsed.items, parsed.segments.items, strict=True))]
 
 
+# The codes of the flags the model backends raise (``Flag.code``), so stats and filters can group them.
+MODEL_DISAGREES = "model_disagrees"  # both readings are plausible: a person decides
+NOT_IN_LETTER = "model_value_not_in_letter"  # the model's value is not printed where it must be
+NOT_ALLOWED = "model_value_not_allowed"  # the model's value contradicts the request's words or the kept decision
+MODEL_FAILED = "model_failed"  # no usable answer: the parser's values stand unchecked
+
+
 @dataclass(frozen=True)
 class _Verdict:
-    """One field's outcome: where the value comes from, why a person should look (or None), and
-    whether the model's wording is kept where the two agree."""
+    """One field's outcome: where the value comes from, why a person should look (or None, with the
+    flag's code), and whether the model's wording is kept where the two agree."""
 
     source: FieldSource
     reason: str | None = None
     wording: bool = False
+    code: str = MODEL_DISAGREES
 
 
 def check_item(parsed: Item, proposed: Mapping[str, Any], evidence: ItemEvidence, *, index: int) -> Item:
@@ -105,24 +117,24 @@ def check_item(parsed: Item, proposed: Mapping[str, Any], evidence: ItemEvidence
 
     A field missing from ``proposed`` keeps the parser's value, unflagged. Fields are checked in
     order, so a generic name is judged against the category kept and reasons against the decision kept.
+    Each flag is a ``Flag`` with both values (``{"parser": ..., "model": ...}``).
     """
     kept: dict[str, Any] = {}
     sources: dict[str, FieldSource] = {}
-    reasons: list[str] = []
+    flags: list[Flag] = []
     for name in _ORDER:
         if name not in proposed:
             sources[name] = "parser"
             continue
-        verdict = _CHECKS[name](parsed, _plain(proposed[name]), evidence, kept)
+        model = _plain(proposed[name])
+        verdict = _CHECKS[name](parsed, model, evidence, kept)
         kept[name] = proposed[name] if verdict.source == "model" or verdict.wording else getattr(parsed, name)
         sources[name] = verdict.source
         if verdict.reason:
-            reasons.append(f"item {index + 1}: {name}: {verdict.reason}")
-    review = parsed.review_reasons + reasons
+            flags.append(Flag(field=name, code=verdict.code, message=f"item {index + 1}: {name}: {verdict.reason}",
+                              values={"parser": _plain(getattr(parsed, name)), "model": model}))
     groups = item_groups(parsed.request, kept.get("category", parsed.category), kept.get("generic_name", parsed.generic_name))
-    return parsed.model_copy(update={**kept, **groups, "sources": {**parsed.sources, **sources},
-                                     "needs_review": parsed.needs_review or bool(reasons),
-                                     "review_reasons": review})
+    return parsed.model_copy(update={**kept, **groups, "sources": {**parsed.sources, **sources}}).with_flags(*flags)
 
 
 Check = Callable[[Item, Any, ItemEvidence, Mapping[str, Any]], _Verdict]
@@ -136,15 +148,15 @@ def _plain(value: Any) -> Any:
 
 
 def _judge(parser: Any, model: Any, *, same: bool, passes: bool, model_wins: bool, flag_disagreement: bool,
-           why: str = "", model_wording: bool = False) -> _Verdict:
+           why: str = "", model_wording: bool = False, failed: str = NOT_IN_LETTER) -> _Verdict:
     """The common rule: agreement keeps the parser's value (the model's with ``model_wording``, if it
-    passes its check); a failed check keeps the parser's and flags; otherwise the field's winner
-    is kept, flagged if the field says a disagreement matters."""
+    passes its check); a failed check keeps the parser's and flags (code ``failed``); otherwise the
+    field's winner is kept, flagged if the field says a disagreement matters."""
     if same:
         return _Verdict("agreed", wording=model_wording and passes)
     shown = f"parser {_show(parser)}, model {_show(model)}"
     if not passes:
-        return _Verdict("parser", f"{shown} ({why}); kept the parser's")
+        return _Verdict("parser", f"{shown} ({why}); kept the parser's", code=failed)
     if model_wins:
         return _Verdict("model", f"{shown}; kept the model's" if flag_disagreement else None)
     return _Verdict("parser", f"{shown}; kept the parser's" if flag_disagreement else None)
@@ -178,9 +190,9 @@ def _quantity(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any
 
 def _category(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
     has_drug = bool(drugs.generic_names(ev.request))
-    return _judge(parsed.category, model, same=model == parsed.category,
+    return _judge(parsed.category, model, same=same_category(model, parsed.category),
                   passes=classify.admits(ev.request, model, has_drug=has_drug), model_wins=False,
-                  flag_disagreement=True, why="the request's words do not allow it")
+                  flag_disagreement=True, why="the request's words do not allow it", failed=NOT_ALLOWED)
 
 
 def _generic_name(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
@@ -193,14 +205,18 @@ def _generic_name(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str,
     elif (read and named != read) or (not read and any(drugs.generic_names(g) for g in named)):
         why = f"the drug lexicon reads {'/'.join(sorted(read)) or 'no drug'} in the request"
     return _judge(parsed.generic_name, model, same=_generics(model) == _generics(parsed.generic_name), passes=not why,
-                  model_wins=True, flag_disagreement=False, why=why)
+                  model_wins=True, flag_disagreement=False, why=why, failed=NOT_ALLOWED)
 
 
 def _treatment(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]) -> _Verdict:
     printed = bool(model) and fuzz.token_set_ratio(model, ev.request, processor=utils.default_process) >= IN_REQUEST
-    return _judge(parsed.treatment, model, same=similarity(model, parsed.treatment) >= FUZZY, passes=printed,
-                  model_wins=ev.treatment_uncertain, flag_disagreement=False, why="not in the request",
-                  model_wording=ev.treatment_uncertain)
+    same = same_treatment(model, parsed.treatment, kept.get("category", parsed.category))
+    # one reading, but the model's in fewer words: the guide's form, without the words it drops
+    # ("Injection 5cc of lidocaine hcl 1percent" -> "Injection of lidocaine hcl")
+    plainer = same and bool(model) and len(str(model).split()) < len(parsed.treatment.split())
+    return _judge(parsed.treatment, model, same=same, passes=printed,
+                  model_wins=ev.treatment_uncertain, flag_disagreement=True, why="not in the request",
+                  model_wording=ev.treatment_uncertain or plainer)
 
 
 def _citations(name: str, paragraph: Callable[[ItemEvidence], str | None]) -> Check:
@@ -229,7 +245,7 @@ def _reasons(parsed: Item, model: Any, ev: ItemEvidence, kept: Mapping[str, Any]
     consistent = bool(model) and (overturned == (_MET in model)) and (not overturned or model == [_MET])
     why = f"inconsistent with the decision ({'overturned' if overturned else 'upheld'})"
     return _judge(parsed.reasons, model, same=set(model) == set(parsed.reasons), passes=consistent, model_wins=True,
-                  flag_disagreement=False, why=why)
+                  flag_disagreement=False, why=why, failed=NOT_ALLOWED)
 
 
 def _generics(value: str | None) -> set[str]:

@@ -2,7 +2,7 @@
 
 A value is looked for in the clean text (whitespace-tolerant, then case-insensitive, then, for
 long values, approximately); a value found approximately is replaced by the letter's own text.
-A value not found at all is kept but flagged: an ``ungrounded`` warning and a review reason on
+A value not found at all is kept but flagged: an ``ungrounded`` warning and an ``ungrounded`` flag on
 its item (or on the letter), ``review[item]``.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from ..models import Citation, ExtractionWarning, Span
+from ..models import Citation, ExtractionWarning, Flag, Span
 from ..parse.segment import Region
 from ..read.text import CleanText, collapse
 from .schema import AnswerCitation
@@ -64,7 +64,7 @@ class Grounder:
 
     clean: CleanText
     warnings: list[ExtractionWarning] = field(default_factory=list)
-    review: dict[int | None, list[str]] = field(default_factory=dict)
+    review: dict[int | None, list[Flag]] = field(default_factory=dict)
 
     def text(
         self, name: str, value: str, *, item: int | None = None, region: Region | None = None, anywhere: bool = False
@@ -102,7 +102,7 @@ class Grounder:
         shown = value if len(value) <= 60 else value[:57] + "..."
         message = f"{_where(item)}{name} {shown!r} is not in the letter"
         self.warnings.append(ExtractionWarning(code="ungrounded", item=item, message=message))
-        self.review.setdefault(item, []).append(message)
+        self.review.setdefault(item, []).append(Flag(field=name, code="ungrounded", message=message, values={"model": value}))
 
 
 def _where(item: int | None) -> str:

@@ -72,13 +72,31 @@ def fill_prompt(excerpt: str, version: str = PROMPT_VERSION, *, note: str | None
     return _prompt("hybrid", excerpt, version, note)
 
 
-def _prompt(backend: str, data: str, version: str, note: str | None) -> Prompt:
+def cascade_prompt(excerpt: str, item_fields: Sequence[str], letter_fields: Sequence[str] = (),
+                   version: str = PROMPT_VERSION, *, note: str | None = None) -> Prompt:
+    """``cascade`` backend: the excerpt of the items in doubt (``cascade_excerpt``), to be read into the
+    ``cascade_schema`` of the fields in doubt; the example is ``hybrid``'s, cut to those fields."""
+    example = _example(version, "hybrid")
+    items = [part for part in str(example["input"]).split("\n\n") if part.startswith("ITEM ")]
+    output = example["output"]
+    assert isinstance(output, dict)
+    shown = {"items": [{k: v for k, v in item.items() if k == "item" or k in item_fields} for item in output["items"]]}
+    letter_task = (" Also return, from the LETTER HEADER, only these letter fields: " + ", ".join(letter_fields) + "."
+                   if letter_fields else "")
+    return _prompt("cascade", excerpt, version, note, example={"input": "\n\n".join(items), "output": shown},
+                   item_fields=", ".join(item_fields) or "none", letter_task=letter_task)
+
+
+def _prompt(backend: str, data: str, version: str, note: str | None, example: dict[str, object] | None = None,
+            **task_words: str) -> Prompt:
     """``note``: on a re-ask, what was wrong with the last answer (at temperature 0 the same prompt
-    would only get the same answer), after the letter, outside its markers."""
-    example = _example(version, backend)
+    would only get the same answer), after the letter, outside its markers. ``example`` replaces the
+    backend's few-shot example; ``task_words`` fill the task template's other placeholders."""
+    example = example or _example(version, backend)
     task = _template(version, f"{backend}.txt").substitute(
         example_input=_delimit(str(example["input"])),
         example_output=json.dumps(example["output"], ensure_ascii=False),
+        **task_words,
     )
     system = _template(version, "system.txt").substitute(open_marker=OPEN_MARKER, close_marker=CLOSE_MARKER, task=task)
     user = _template(version, "user.txt").substitute(
@@ -98,16 +116,20 @@ def _neutralise(data: str) -> str:
     return data.replace("<<<", "<< <").replace(">>>", "> >>").rstrip("\n")
 
 
-def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int] | None = None) -> str:
+def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int] | None = None, *,
+                   summary: bool | None = None) -> str:
     """What ``hybrid`` shows the model: the case summary, then each item's heading (with its
     decision), guideline paragraphs and rationale, numbered as in the whole letter. Header,
     credentials and boilerplate stay out. ``items`` (0-based) asks for some items only, for a
-    letter split to fit the context: the summary goes with the part that holds the first item."""
+    letter split to fit the context: the summary goes with the part that holds the first item
+    (unless ``summary`` says whether to show it)."""
     seg = _segments(parsed)
     wanted = range(len(seg.items)) if items is None else items
     text = clean.text
     parts = []
-    if seg.summary and (not wanted or wanted[0] == 0):
+    if summary is None:
+        summary = not wanted or wanted[0] == 0
+    if seg.summary and summary:
         parts.append("CASE SUMMARY:\n" + _of(text, seg.summary))
     for i in wanted:
         block = seg.items[i]
@@ -123,6 +145,14 @@ def hybrid_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int] 
                 lines.append(f"{label} {_of(text, region)}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def cascade_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int], *, header: bool) -> str:
+    """What ``cascade`` shows the model: the header table when letter fields are in doubt, then the
+    items in doubt as ``hybrid`` shows them (no case summary: no diagnoses are asked)."""
+    seg = _segments(parsed)
+    head = "LETTER HEADER:\n" + _of(clean.text, seg.header) if header and seg.header else ""
+    return "\n\n".join(p for p in (head, hybrid_excerpt(clean, parsed, items, summary=False)) if p)
 
 
 def letter_excerpt(clean: CleanText, parsed: ParsedLetter, items: Sequence[int]) -> str:

@@ -12,9 +12,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from ..models import Category, Decision, Reason, Source
 
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 # 50,000 diagnoses would make a 55 MB record): what is over is dropped before validation, in one warning.
 LIST_CAPS: dict[str, int] = {"items": 100, "diagnoses": 50, "claims_administrator_guidelines": 20,
                              "reviewer_guidelines": 20, "reasons": len(Reason), "pages": 200, "reviewer_licensure": 60}
+
+# The letter fields ``llm`` asks besides the diagnoses (and ``cascade`` where they are in doubt).
+HEADER_FIELDS = ("case_number", "date_assigned", "decision_date", "ur_denial_date", "application_received_date",
+                 "priority", "date_of_injury", "patient_sex", "patient_age", "reviewer_specialty", "reviewer_licensure")
 
 
 class _Answer(BaseModel):
@@ -127,6 +131,37 @@ class FillAnswer(_Answer):
 Answer = LetterAnswer | FillAnswer
 
 
+class _CascadeItem(_Answer):
+    """The base of a ``cascade`` item answer: the ITEM number, and the fields in doubt added to it."""
+
+    item: int = Field(ge=1, description="The ITEM number given in the letter excerpt.")
+    _lower_case = field_validator("generic_name", check_fields=False)(_Semantic._lower_case.__func__)  # type: ignore[attr-defined]
+
+
+class _CascadeLetter(_Answer):
+    """The base of a ``cascade`` answer: the items asked, and the letter fields in doubt added to it."""
+
+    _state_codes = field_validator("reviewer_licensure", check_fields=False)(LetterAnswer._state_codes.__func__)  # type: ignore[attr-defined]
+
+
+@cache
+def cascade_schema(item_fields: tuple[str, ...], letter_fields: tuple[str, ...] = ()) -> type[BaseModel]:
+    """The ``cascade`` answer's schema: only the fields in doubt (each as ``hybrid`` and ``llm`` ask it),
+    so the question and its answer are as small as the doubt. One class per set of fields (cached),
+    so its schema hash, and the cache key, are stable."""
+    asked: dict[str, Any] = {n: (FilledItem.model_fields[n].annotation, FilledItem.model_fields[n]) for n in item_fields}
+    item = create_model("CascadeItem", __base__=_CascadeItem, **asked)
+    letter: dict[str, Any] = {n: (LetterAnswer.model_fields[n].annotation, LetterAnswer.model_fields[n])
+                              for n in letter_fields}
+    return create_model("CascadeAnswer", __base__=_CascadeLetter, items=(list[item], Field(default_factory=list)),  # type: ignore[valid-type]
+                        **letter)
+
+
+def item_model(schema: type[BaseModel]) -> type[BaseModel]:
+    """The model of one item of an answer schema (``items: list[X]`` -> ``X``)."""
+    return get_args(schema.model_fields["items"].annotation)[0]  # type: ignore[no-any-return]
+
+
 @dataclass
 class Salvaged:
     """What an answer that failed validation as a whole still holds that is valid on its own."""
@@ -136,13 +171,13 @@ class Salvaged:
     errors: list[str] = field(default_factory=list)
 
 
-def salvage(raw: str | None, schema: type[Answer]) -> Salvaged | None:
+def salvage(raw: str | None, schema: type[BaseModel]) -> Salvaged | None:
     """Each item, and each letter-level field, of ``raw`` validated on its own: one bad item costs
     only itself. None when ``raw`` holds no JSON object at all."""
     data = _json_object(raw or "")
     if data is None:
         return None
-    item_model: type[BaseModel] = LetterItem if schema is LetterAnswer else FilledItem
+    one_item = item_model(schema)
     found = Salvaged()
     for name, value in data.items():
         if name == "items" or name not in schema.model_fields:
@@ -154,7 +189,7 @@ def salvage(raw: str | None, schema: type[Answer]) -> Salvaged | None:
     items = data.get("items")
     for n, value in enumerate(items[:LIST_CAPS["items"]] if isinstance(items, list) else []):
         try:
-            found.items.append(item_model.model_validate(value))
+            found.items.append(one_item.model_validate(value))
         except ValidationError as e:
             found.errors.append(f"items[{n}]: {_first_error(e)}")
     return found

@@ -68,6 +68,8 @@ class RunSummary:
     cached: int = 0
     awaiting: int = 0  # letters made without some of their batch's answers (``batch collect``)
     endpoint_failed: int = 0  # letters that kept some parser values because the endpoint failed
+    items: int = 0  # items of the ``cascade`` letters ...
+    items_asked: int | None = None  # ... and how many of them were asked of the model (None: no cascade letter)
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -80,12 +82,16 @@ class RunSummary:
         self.needs_review += record.needs_review
         self.awaiting += record.awaiting_answers
         self.endpoint_failed += record.endpoint_failed
+        asked = record.provenance.items_asked
+        if asked is not None:
+            self.items += len(record.items)
+            self.items_asked = (self.items_asked or 0) + asked
         u = record.provenance.usage
         if u is None:
             return
         self.requests += u.requests
         if u.requests == 0:
-            self.cached += not record.awaiting_answers
+            self.cached += not record.awaiting_answers and asked != 0  # a letter without doubt asked nothing
             return
         self.prompt_tokens += u.prompt_tokens
         self.completion_tokens += u.completion_tokens
@@ -99,7 +105,8 @@ class RunSummary:
             cost = "$0"
         awaiting = f", {self.awaiting} awaiting batch answers" if self.awaiting else ""
         failed = f", {self.endpoint_failed} kept the parser's values because the endpoint failed" if self.endpoint_failed else ""
-        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}{failed}); "
+        asked = f"{self.items_asked} of {self.items} items asked of the model; " if self.items_asked is not None else ""
+        return (f"{self.letters} letters ({self.errors} errors, {self.needs_review} to review{awaiting}{failed}); {asked}"
                 f"{self.requests} requests, {self.cached} from cache; "
                 f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens; {cost}")
 

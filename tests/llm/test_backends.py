@@ -48,9 +48,10 @@ def test_grounder_keeps_the_letters_text_and_flags_what_is_missing() -> None:
     assert [w.code for w in g.warnings] == ["approximate_span"] and g.review == {}
     value, span, _ = g.text("diagnosis", "chronic pain syndrome")
     assert value == "chronic pain syndrome" and span is None
-    assert g.warnings[-1].code == "ungrounded" and g.review == {None: ["diagnosis 'chronic pain syndrome' is not in the letter"]}
+    assert g.warnings[-1].code == "ungrounded" and [f.message for f in g.review[None]] == ["diagnosis 'chronic pain syndrome' is not in the letter"]
+    assert (g.review[None][0].field, g.review[None][0].code) == ("diagnosis", "ungrounded")
     cited = g.citation("reviewer citation", AnswerCitation(source="MTUS", guideline="Opioids Guideline"), item=0, region=None)
-    assert cited.span is None and g.review[0] == ["item 1: reviewer citation 'Opioids Guideline' is not in the letter"]
+    assert cited.span is None and [f.message for f in g.review[0]] == ["item 1: reviewer citation 'Opioids Guideline' is not in the letter"]
 
 
 def _extract(document_id: str | Path, backend: str, answer: object, settings: Settings):  # type: ignore[no-untyped-def]
@@ -93,7 +94,7 @@ def test_llm_and_parser_disagreeing_on_a_decision_flags_the_item(settings: Setti
 def test_hybrid_keeps_the_parsers_verbatim_fields_and_checks_the_models_semantics(settings: Settings) -> None:
     offline = extract(letter_path("syn-b-03"), backend="offline", settings=settings)
     answer = answer_from_gold(gold("syn-b-03"), "hybrid")
-    # printed in the request, but not the guide's name (its first procedure), which the parser read
+    # printed in the request, and the guide's name once its sub-procedure drops: the parser's reading, agreed
     answer.items[0].treatment = "Right knee arthroscopy with partial medial meniscectomy"
     answer.items[1].treatment = "A second opinion"  # not in the request: refused
     answer.items[2].strength = "500 mg"  # nothing printed: refused
@@ -101,7 +102,7 @@ def test_hybrid_keeps_the_parsers_verbatim_fields_and_checks_the_models_semantic
     assert [i.request for i in record.items] == [i.request for i in offline.items]
     assert [i.rationale for i in record.items] == [i.rationale for i in offline.items]
     assert record.items[0].treatment == offline.items[0].treatment == "Right knee arthroscopy"
-    assert record.items[0].sources["treatment"] == "parser" and not record.items[0].needs_review
+    assert record.items[0].sources["treatment"] == "agreed" and not record.items[0].needs_review
     assert record.items[1].treatment == offline.items[1].treatment and record.items[1].needs_review
     assert any("'A second opinion'" in r for r in record.items[1].review_reasons)
     assert record.items[2].strength is None and record.items[2].needs_review

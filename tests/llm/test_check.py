@@ -140,7 +140,57 @@ def test_a_printed_treatment_replaces_the_parsers_only_where_the_parser_was_unsu
     kept = check_item(parsed, _answer(parsed, treatment="Acupuncture with Capsaicin patch"), evidence, index=0)
     expected = "Acupuncture with Capsaicin patch" if uncertain else "Twelve acupuncture visits"
     assert kept.treatment == expected and kept.sources["treatment"] == ("model" if uncertain else "parser")
-    assert not kept.needs_review
+    # either way the two readings differ, so a person decides: both values are on the flag
+    assert [(f.field, f.code, f.values) for f in kept.flags] == [
+        ("treatment", "model_disagrees", {"parser": "Twelve acupuncture visits", "model": "Acupuncture with Capsaicin patch"})]
+    assert kept.review_reasons == [f.message for f in kept.flags]
+    assert kept.review_reasons[0].endswith("kept the model's" if uncertain else "kept the parser's")
+
+
+def test_a_right_model_against_a_wrong_parser_is_flagged_though_the_parsers_name_is_kept() -> None:
+    request = "Three months coverage of Viagra 50mg"
+    parsed = _norco(request=request, treatment="coverage of Viagra", generic_name="sildenafil", strength="50 mg",
+                    quantity=None)
+    evidence = ItemEvidence(request=request, claims_administrator=CA, reviewer=REVIEWER, rationale=None)
+    kept = check_item(parsed, _answer(parsed, treatment="Viagra"), evidence, index=0)
+    assert kept.treatment == "coverage of Viagra" and kept.needs_review
+    assert [(f.field, f.code, f.values) for f in kept.flags] == [
+        ("treatment", "model_disagrees", {"parser": "coverage of Viagra", "model": "Viagra"})]
+    assert kept.review_reasons == ["item 1: treatment: parser 'coverage of Viagra', model 'Viagra'; kept the parser's"]
+
+
+@pytest.mark.parametrize(("parser", "model"), [
+    ("Norco", "hydrocodone/acetaminophen"),  # a brand and its generic
+    ("MRI of the lumbar spine", "MRI lumbar spine without contrast"),  # a qualifier the guide drops
+    ("Cyclobenzaprine", "cyclobenzaprine tablets"),  # a dosage form
+])
+def test_names_the_labelling_guide_reads_as_one_are_not_flagged(parser: str, model: str) -> None:
+    parsed = _norco(treatment=parser)
+    evidence = ItemEvidence(request=f"{parser} {model} 10/325mg #60", claims_administrator=CA, reviewer=REVIEWER,
+                            rationale=None)
+    kept = check_item(parsed, _answer(parsed, treatment=model), evidence, index=0)
+    assert kept.treatment == parser and kept.sources["treatment"] == "agreed" and not kept.flags
+
+
+def test_the_same_reading_in_fewer_words_keeps_the_models_wording() -> None:
+    request = "Injection 5cc of lidocaine hcl 1percent"
+    parsed = _norco(request=request, treatment=request, category="injection", generic_name=None, strength="1 %",
+                    quantity=None)
+    evidence = ItemEvidence(request=request, claims_administrator=CA, reviewer=REVIEWER, rationale=None)
+    kept = check_item(parsed, _answer(parsed, treatment="Injection of lidocaine hcl"), evidence, index=0)
+    assert kept.treatment == "Injection of lidocaine hcl" and kept.sources["treatment"] == "agreed" and not kept.flags
+    longer = check_item(_norco(), _answer(_norco(), treatment="Norco tablets"), EVIDENCE, index=0)
+    assert longer.treatment == "Norco" and longer.sources["treatment"] == "agreed"
+
+
+def test_every_flag_of_the_checks_is_structured_with_both_values() -> None:
+    kept = check_item(_norco(), _answer(_norco(), treatment="Percocet", category="equipment", quantity=90), EVIDENCE,
+                      index=0)
+    assert [(f.field, f.code) for f in kept.flags] == [
+        ("quantity", "model_value_not_in_letter"), ("category", "model_value_not_allowed"),
+        ("treatment", "model_value_not_in_letter")]
+    assert kept.flags[2].values == {"parser": "Norco", "model": "Percocet"}
+    assert kept.review_reasons == [f.message for f in kept.flags]
 
 
 @pytest.mark.parametrize(("citations", "why"), [
@@ -221,9 +271,8 @@ def test_a_correct_model_never_makes_the_gold_records_worse() -> None:
         offline[doc_id], checked[doc_id] = record, record.model_copy(update={"items": items})
     before, after = score(offline, gold), score(checked, gold)  # type: ignore[arg-type]
     assert all(after.fields[n]["correct"] >= t["correct"] for n, t in before.fields.items())
-    # the checks' own flags: the parser's self-checks are raised alike with or without a model
-    flagged = sum(len(i.review_reasons) > len(o.review_reasons)
-                  for doc_id in checked for i, o in zip(checked[doc_id].items, offline[doc_id].items, strict=True))
+    # the false alarms a correct model costs: items the checks flag beyond the parser's own self-checks
+    flagged = sum(len(c.flags) > len(o.flags) for d in gold for c, o in zip(checked[d].items, offline[d].items, strict=True))
     assert flagged <= 0.02 * before.summary["items"]
 
 
