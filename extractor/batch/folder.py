@@ -51,7 +51,7 @@ class BatchJson(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    backend: Literal["llm", "hybrid"]
+    backend: Literal["llm", "hybrid", "cascade"]
     prompt_version: str
     settings: RequestSettings  # type: ignore[valid-type]
     files: list[Annotated[str, Field(pattern=r"^[^/\\]+\.jsonl$")]]  # request files inside the folder
