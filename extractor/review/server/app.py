@@ -3,7 +3,9 @@
 Every request needs the token: ``?token=`` on the first page (it is then a cookie, and the URL is
 cleaned), the cookie after that, or ``Authorization: Bearer TOKEN`` for the API. A state-changing
 request with the cookie must also carry the page's CSRF token in ``X-CSRF-Token`` (htmx sends it
-from the page), and a cross-origin one is refused. Letter text is data: Jinja2 autoescapes every
+from the page), and a cross-origin one is refused. A server bound to loopback answers only requests
+addressed to a loopback name (``Host``), so a page that rebinds its own name to 127.0.0.1 gets
+nothing; a request body over ``MAX_BODY`` bytes is refused before it is read. Letter text is data: Jinja2 autoescapes every
 page, the text is escaped by ``highlight.mark_text``, and the Content-Security-Policy lets only the
 app's own scripts run.
 """
@@ -33,6 +35,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 _STATIC = {"htmx.min.js": ("server", "text/javascript"), "server.js": ("server", "text/javascript"),
            "server.css": ("server", "text/css"), "review.css": ("review", "text/css")}
 PAGE = 50
+MAX_BODY = 64 * 1024  # a decision's JSON or form: far more than any field's value or a note needs
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class CorrectionIn(BaseModel):
@@ -52,8 +56,9 @@ class AcceptIn(BaseModel):
     note: str | None = None
 
 
-def create_app(store: ReviewStore, token: str) -> FastAPI:
-    """The app over ``store``; every request must carry ``token``."""
+def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None = None) -> FastAPI:
+    """The app over ``store``; every request must carry ``token`` and, if ``hosts`` is given, be addressed
+    (``Host``) to one of those names."""
     app = FastAPI(title="imr-extract review", docs_url=None, redoc_url=None,
                   description="Resolve flagged values; corrections are appended to the store's `corrections` table.")
     csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
@@ -64,7 +69,7 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
     def page(template: str, **context: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(**context))
 
-    app.add_middleware(_Guard, token=token, csrf=csrf)
+    app.add_middleware(_Guard, token=token, csrf=csrf, hosts=hosts)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def queue_page(request: Request, field: str | None = None, reason: str | None = None, category: str | None = None,
@@ -210,9 +215,9 @@ def _rows(record: Record, sha: str, versions: dict[int | None, dict[str, int]]) 
 class _Guard(BaseHTTPMiddleware):
     """The token on every request, CSRF on every state change, and the security headers on every answer."""
 
-    def __init__(self, app: Any, token: str, csrf: str) -> None:
+    def __init__(self, app: Any, token: str, csrf: str, hosts: frozenset[str] | None) -> None:
         super().__init__(app)
-        self.token, self.csrf = token, csrf
+        self.token, self.csrf, self.hosts = token, csrf, hosts
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         cookie = f"imr_review_{request.url.port or 80}"
@@ -220,8 +225,15 @@ class _Guard(BaseHTTPMiddleware):
         by_bearer = bearer.startswith("Bearer ") and secrets.compare_digest(bearer[7:].encode(), self.token.encode())
         by_query = secrets.compare_digest(request.query_params.get("token", "").encode(), self.token.encode())
         by_cookie = secrets.compare_digest(request.cookies.get(cookie, "").encode(), self.token.encode())
-        if not (by_bearer or by_query or by_cookie):
-            response: Response = JSONResponse({"detail": "a token is needed: open the URL the server printed, "
+        length = request.headers.get("content-length", "")
+        if self.hosts is not None and request.url.hostname not in self.hosts:
+            response: Response = JSONResponse({"detail": "this server answers only requests addressed to "
+                                               f"{', '.join(sorted(self.hosts))}"}, status_code=400)
+        elif request.method not in ("GET", "HEAD", "OPTIONS") and not (length.isdigit() and int(length) <= MAX_BODY):
+            response = JSONResponse({"detail": f"a request body needs a Content-Length of at most {MAX_BODY} bytes"},
+                                    status_code=413)
+        elif not (by_bearer or by_query or by_cookie):
+            response = JSONResponse({"detail": "a token is needed: open the URL the server printed, "
                                                "or send Authorization: Bearer TOKEN"}, status_code=401)
         elif request.method not in ("GET", "HEAD", "OPTIONS") and not by_bearer and not (
                 secrets.compare_digest(request.headers.get("x-csrf-token", "").encode(), self.csrf.encode())

@@ -1,0 +1,147 @@
+"""The review server and export-gold under hostile and careless use (red team of issue 17): each test
+reproduces a defect found by trying it, and pins the fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from review_server_helpers import make_store, running_server, write_store
+from typer.testing import CliRunner
+
+from extractor.cli import app as cli
+from extractor.review.server.app import create_app
+from extractor.review.server.store import ReviewStore
+
+TOKEN = "test-token-0123456789"
+runner = CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Path, list[Any]]:
+    path = tmp_path / "corpus.duckdb"
+    return path, make_store(tmp_path / "letters", path)
+
+
+def _count(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT count(*) FROM corrections").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_server_on_loopback_refuses_a_foreign_host_header(store: tuple[Path, list[Any]]) -> None:
+    """DNS rebinding: a page on evil.example resolved to 127.0.0.1 reaches the server with Host: evil.example."""
+    with running_server(store[0]) as (url, _):
+        token = url.split("token=")[1]
+        base = url.split("/?")[0]
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{base}/api/items", headers=auth).status_code == 200
+        port = base.rsplit(":", 1)[1]
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example"):
+            refused = httpx.get(f"{base}/api/items", headers=auth | {"Host": host})
+            assert refused.status_code == 400, host
+            assert "items" not in refused.text
+        assert httpx.get(f"{base}/api/items", headers=auth | {"Host": f"localhost:{port}"}).status_code == 200
+
+
+def test_listening_on_every_address_warns(store: tuple[Path, list[Any]]) -> None:
+    with running_server(store[0], "--host", "0.0.0.0") as (url, process):
+        assert url.startswith("http://0.0.0.0:")
+        token = url.split("token=")[1]
+        port = url.split("/?")[0].rsplit(":", 1)[1]
+        # Bound to every address, the server answers whatever name it is reached by.
+        assert httpx.get(f"http://127.0.0.1:{port}/api/items", headers={"Authorization": f"Bearer {token}",
+                                                                          "Host": f"myhost.lan:{port}"}).status_code == 200
+        process.send_signal(2)
+        _, stderr = process.communicate(timeout=15)
+    assert "0.0.0.0" in stderr and "every" in stderr.lower()
+    assert token not in stderr
+
+
+def test_a_huge_note_or_value_is_refused_and_nothing_is_stored(store: tuple[Path, list[Any]]) -> None:
+    path, records = store
+    review = ReviewStore(path, "tester")
+    sha = records[0].provenance.source_sha256
+    with TestClient(create_app(review, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        for body in ({"field": "strength", "value": "5 mg", "note": "x" * 10_000_000},
+                     {"field": "treatment", "value": "x" * 5_000_000}):
+            refused = client.post(f"/api/items/{sha}-0/corrections", json=body)
+            assert refused.status_code == 413, refused.text[:200]
+        assert client.post(f"/api/items/{sha}-0/corrections",
+                           json={"field": "strength", "value": "5 mg", "note": "checked " * 100}).status_code == 200
+    review.close()
+    assert _count(path) == 1
+
+
+def test_a_boolean_is_not_a_quantity_nor_an_age(store: tuple[Path, list[Any]]) -> None:
+    path, records = store
+    review = ReviewStore(path, "tester")
+    sha = records[0].provenance.source_sha256
+    with TestClient(create_app(review, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        assert client.post(f"/api/items/{sha}-0/corrections", json={"field": "quantity", "value": True}).status_code == 422
+        assert client.post(f"/api/letters/{sha}/corrections", json={"field": "patient_age", "value": False}).status_code == 422
+        done = client.post(f"/api/items/{sha}-0/corrections", json={"field": "quantity", "value": "12"})
+        assert done.status_code == 200 and done.json()["quantity"] == 12
+        assert client.post(f"/api/items/{sha}-0/corrections", json={"field": "compounded", "value": True}).status_code == 200
+    review.close()
+    assert _count(path) == 2
+
+
+def test_a_store_cut_short_is_one_line_for_serve_and_export_gold(store: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    data = store[0].read_bytes()
+    cut = tmp_path / "cut.duckdb"
+    cut.write_bytes(data[: len(data) // 3])
+    for args in (["review", str(cut), "--serve", "--port", "0"], ["export-gold", str(cut), "-o", str(tmp_path / "g")],
+                 ["stats", str(cut)]):
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 2, (args, done.output, done.exception)
+        assert "cut.duckdb" in done.output and "Traceback" not in done.output
+
+
+def test_export_gold_leaves_out_a_document_id_that_is_no_file_name(store: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    _, records = store
+    good = [r for r in records if r.ok]
+    odd = [good[0].model_copy(update={"document_id": "a" * 300}), good[1].model_copy(update={"document_id": "bad\x00id"}),
+           good[2]]
+    path = tmp_path / "odd.duckdb"
+    write_store(path, odd)
+    out = tmp_path / "gold"
+    done = runner.invoke(cli, ["export-gold", str(path), "-o", str(out)])
+    assert done.exit_code == 0, (done.output, done.exception)
+    assert [p.name for p in out.iterdir()] == [f"{good[2].document_id}.json"]
+    assert "1 gold file(s)" in done.output and done.output.count("is not a file name") == 2
+
+
+def test_a_stored_correction_the_model_refuses_is_one_line_not_a_traceback(store: tuple[Path, list[Any]],
+                                                                          tmp_path: Path) -> None:
+    """A correction written by another version of the tool (or by hand) that today's model refuses."""
+    path, records = store
+    broken = tmp_path / "broken.duckdb"
+    shutil.copy(path, broken)
+    sha = records[0].provenance.source_sha256
+    with duckdb.connect(str(broken)) as con:
+        con.execute("INSERT INTO corrections (letter_sha256, item_key, item_index, field, old_value, new_value, action, "
+                    "reviewer, corrected_at) VALUES (?, NULL, NULL, 'patient_age', '1', '\"old\"', 'correct', 'x', now())",
+                    [sha])
+    out = tmp_path / "gold"
+    done = runner.invoke(cli, ["export-gold", str(broken), "-o", str(out)])
+    assert done.exit_code == 0, (done.output, done.exception)
+    assert "patient_age" in done.output and records[0].document_id in done.output
+    assert f"{records[0].document_id}.json" not in {p.name for p in out.iterdir()}
+    assert len(list(out.iterdir())) == sum(r.ok for r in records) - 1
+    review = ReviewStore(broken, "tester")
+    with TestClient(create_app(review, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"},
+                    raise_server_exceptions=False) as client:
+        page = client.get(f"/letters/{sha}")
+        assert page.status_code == 200 and "patient_age" in page.text
+        assert client.get("/api/items").status_code == 200
+        fixed = client.post(f"/api/letters/{sha}/corrections", json={"field": "patient_age", "value": 51})
+        assert fixed.status_code == 200 and fixed.json()["patient_age"] == 51
+    review.close()
+    assert runner.invoke(cli, ["export-gold", str(broken), "-o", str(out)]).exit_code == 0
+    assert f"{records[0].document_id}.json" in {p.name for p in out.iterdir()}
