@@ -13,7 +13,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import duckdb
 from pydantic import ValidationError
@@ -292,6 +292,11 @@ def _split_id(item_id: str) -> tuple[str, int]:
 
 def _validated(record: Record, index: int | None, field_name: str, value: Any) -> Any:
     """The value as the record's model reads it (JSON form), or ``Invalid`` with the model's reason."""
+    model: type[Record] | type[Item] = Record if index is None else Item
+    annotation = model.model_fields[field_name].annotation
+    if isinstance(value, bool) and annotation is not bool and bool not in get_args(annotation):
+        # Pydantic reads true as 1 in lax mode; a reviewer's true is never a quantity or an age.
+        raise Invalid(f"{field_name}: {json.dumps(value)} is not a {field_name} value")
     try:
         if index is None:
             if field_name == "reviewer_licensure" and (not isinstance(value, list)
