@@ -128,10 +128,13 @@ def test_a_stored_correction_the_model_refuses_is_one_line_not_a_traceback(store
         con.execute("INSERT INTO corrections (letter_sha256, item_key, item_index, field, old_value, new_value, action, "
                     "reviewer, corrected_at) VALUES (?, NULL, NULL, 'patient_age', '1', '\"old\"', 'correct', 'x', now())",
                     [sha])
+        con.execute("INSERT INTO corrections (letter_sha256, item_key, item_index, field, old_value, new_value, action, "
+                    "reviewer, corrected_at) SELECT source_sha256, item_key, 0, 'category', 'null', '\"not_a_category\"', "
+                    "'correct', 'x', now() FROM item_keys WHERE source_sha256 = ? AND item_index = 0", [sha])
     out = tmp_path / "gold"
     done = runner.invoke(cli, ["export-gold", str(broken), "-o", str(out)])
     assert done.exit_code == 0, (done.output, done.exception)
-    assert "patient_age" in done.output and records[0].document_id in done.output
+    assert "patient_age" in done.output and "items[0].category" in done.output and records[0].document_id in done.output
     assert f"{records[0].document_id}.json" not in {p.name for p in out.iterdir()}
     assert len(list(out.iterdir())) == sum(r.ok for r in records) - 1
     review = ReviewStore(broken, "tester")
@@ -142,6 +145,8 @@ def test_a_stored_correction_the_model_refuses_is_one_line_not_a_traceback(store
         assert client.get("/api/items").status_code == 200
         fixed = client.post(f"/api/letters/{sha}/corrections", json={"field": "patient_age", "value": 51})
         assert fixed.status_code == 200 and fixed.json()["patient_age"] == 51
+        fixed = client.post(f"/api/items/{sha}-0/corrections", json={"field": "category", "value": "medication"})
+        assert fixed.status_code == 200 and fixed.json()["category"] == "medication"
     review.close()
     assert runner.invoke(cli, ["export-gold", str(broken), "-o", str(out)]).exit_code == 0
     assert f"{records[0].document_id}.json" in {p.name for p in out.iterdir()}

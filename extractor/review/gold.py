@@ -50,17 +50,27 @@ def export_gold(store: Path, out_dir: Path, *, reviewed_only: bool = False) -> t
             raise ConfigurationError(f"{store}: cannot open as a DuckDB store ({e})") from e
     written: dict[str, str] = {}
     skipped: list[str] = []
-    for record in read_records(store):
+    for record in read_records(store, refused=lambda e: skipped.append(f"{e}: left out")):
         source = record.provenance.source_path or record.document_id
         if not record.ok or (reviewed_only and record.provenance.source_sha256 not in reviewed):
             continue
         name = record.document_id
-        if name in written or "/" in name or name.startswith(".") or os.sep in name:
-            skipped.append(f"{source}: document id {name!r} " + ("already written from " + written[name]
-                                                                  if name in written else "is not a file name"))
+        if name in written or not _file_name(name):
+            skipped.append(f"{source}: document id {name[:80]!r} " + ("already written from " + written[name]
+                                                                       if name in written else "is not a file name"))
             continue
         tmp = out_dir / f".{name}.json.tmp"
-        tmp.write_text(json.dumps(gold_of(record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, out_dir / f"{name}.json")
+        try:
+            tmp.write_text(json.dumps(gold_of(record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            os.replace(tmp, out_dir / f"{name}.json")
+        except OSError as e:
+            raise ConfigurationError(f"{out_dir}: cannot write {name}.json ({e.strerror or e})") from e
         written[name] = source
     return len(written), skipped
+
+
+def _file_name(name: str) -> bool:
+    """Whether ``<name>.json`` (and its temporary ``.<name>.json.tmp``) is one plain file name on any
+    common file system: no separator, no NUL, not hidden, within 255 bytes."""
+    return (bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
+            and len(f".{name}.json.tmp".encode()) <= 255)

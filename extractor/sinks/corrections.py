@@ -31,7 +31,9 @@ import json
 from typing import Any, Literal
 
 import duckdb
+from pydantic import ValidationError
 
+from ..errors import ImrExtractError
 from ..models import Record
 
 Action = Literal["accept", "parser", "model", "correct"]
@@ -170,14 +172,40 @@ def latest_by_record(con: duckdb.DuckDBPyConnection) -> dict[str, dict[int | Non
     return latest
 
 
-def apply_corrections(record: Record, corrections: dict[int | None, dict[str, Any]]) -> Record:
+class RefusedCorrection(ImrExtractError):
+    """A stored correction the record's model refuses: written by another version of the tool, or by hand
+    (the server validates every correction it makes). ``refused``: (item index or None, field) of each."""
+
+    def __init__(self, record: Record, refused: set[tuple[int | None, str]], reason: str) -> None:
+        self.refused = refused
+        where = ", ".join(sorted(field if index is None else f"items[{index}].{field}" for index, field in refused))
+        super().__init__(f"{record.provenance.source_path or record.document_id}: the stored correction of {where} "
+                         f"is refused by the record model ({reason}); correct it again in the review server")
+
+
+def apply_corrections(record: Record, corrections: dict[int | None, dict[str, Any]], *,
+                      skip_refused: bool = False) -> Record:
     """The record with ``corrections`` (item index, None for the letter -> field -> value) applied; the
-    accepted flags stay, as the extraction made them. Only correctable fields are applied."""
+    accepted flags stay, as the extraction made them. Only correctable fields are applied. A correction
+    the model refuses raises ``RefusedCorrection``, or with ``skip_refused`` is left out (the extracted
+    value stands) so that a person can see the letter and decide the field again."""
     if not corrections:
         return record
     data = record.model_dump(mode="json")
     for index, fields in corrections.items():
         target, allowed = (data, LETTER_FIELDS) if index is None else (data["items"][index], ITEM_FIELDS)
         target.update({f: v for f, v in fields.items() if f in allowed})
-    return Record.model_validate(data)
+    try:
+        return Record.model_validate(data)
+    except ValidationError as e:
+        refused: set[tuple[int | None, str]] = {
+            (None, str(loc[0])) if loc[0] != "items" else (int(loc[1]), str(loc[2]))
+            for loc in (error["loc"] for error in e.errors()) if loc and (loc[0] != "items" or len(loc) > 2)}
+        refused &= {(index, field) for index, fields in corrections.items() for field in fields}
+        if not refused:
+            raise  # not a correction's fault: the stored record itself no longer validates
+        if not skip_refused:
+            raise RefusedCorrection(record, refused, e.errors()[0]["msg"]) from None
+    kept = {index: {f: v for f, v in fields.items() if (index, f) not in refused} for index, fields in corrections.items()}
+    return apply_corrections(record, kept, skip_refused=True)
 

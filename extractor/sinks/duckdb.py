@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pyarrow as pa
 from ..errors import ConfigurationError
 from ..models import AWAITING_ANSWERS, Citation, Record
 from .base import record_key
-from .corrections import apply_corrections, create_review_schema, latest_by_record
+from .corrections import RefusedCorrection, apply_corrections, create_review_schema, latest_by_record
 
 _STRINGS = pa.list_(pa.string())
 
@@ -165,9 +165,11 @@ class DuckDbSink:
         self._pending = {}
 
 
-def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True) -> Iterator[Record]:
+def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True,
+                 refused: Callable[[RefusedCorrection], None] | None = None) -> Iterator[Record]:
     """Every stored record, rebuilt from its JSON, in source-path order; with reviewers' corrections
-    applied (``corrected``) where the store has any."""
+    applied (``corrected``) where the store has any. A letter whose stored correction the model refuses
+    is left out and passed to ``refused``, or without it stops the reading with that one line."""
     con = _connect(Path(path), read_only=True)
     try:
         # A store written before corrections existed has no review views: its records are as extracted.
@@ -178,7 +180,14 @@ def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True)
         while rows := result.fetchmany(chunk):
             for (data,) in rows:
                 record = Record.model_validate_json(data)
-                yield apply_corrections(record, latest.get(record_key(record), {}))
+                try:
+                    yield apply_corrections(record, latest.get(record_key(record), {}))
+                except RefusedCorrection as e:
+                    if refused is None:
+                        raise
+                    refused(e)
+    except duckdb.Error as e:  # a store cut short reads its header, then fails on the first page it lacks
+        raise ConfigurationError(f"{path}: cannot read the DuckDB store ({e})") from e
     finally:
         con.close()
 

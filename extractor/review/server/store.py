@@ -105,9 +105,9 @@ class ReviewStore:
             if not {"letters", "items"} <= tables:
                 raise ConfigurationError(f"{self.path}: not an imr-extract store (no letters and items tables)")
             create_review_schema(self._con)
-        except duckdb.Error as e:
+            self.queue = self._load_queue()
+        except duckdb.Error as e:  # not DuckDB, or cut short: its header reads, a page it lacks does not
             raise ConfigurationError(f"{self.path}: cannot open as a DuckDB store ({e})") from e
-        self.queue = self._load_queue()
         # What the queue's filters offer (the flags do not change while the server runs).
         self.choices = {name: sorted({str(getattr(e, attr)) for e in self.queue if getattr(e, attr)})
                         for name, attr in (("field", "field"), ("reason", "code"), ("category", "category"),
@@ -266,7 +266,9 @@ def _build(text: str, index_of: dict[str, int], history: list[dict[str, Any]]) -
         index = None if h["item_key"] is None else index_of[h["item_key"]]
         corrections.setdefault(index, {})[h["field"]] = json.loads(h["new_value"])
         versions.setdefault(index, {})[h["field"]] = int(h["id"])
-    return Letter(apply_corrections(Record.model_validate_json(text), corrections), versions, history, index_of)
+    # A stored correction the model refuses is not applied: the letter still opens and the field can be decided again.
+    return Letter(apply_corrections(Record.model_validate_json(text), corrections, skip_refused=True),
+                  versions, history, index_of)
 
 
 def flags_of(data: dict[str, Any]) -> list[dict[str, Any]]:
