@@ -150,3 +150,13 @@ def test_a_stored_correction_the_model_refuses_is_one_line_not_a_traceback(store
     review.close()
     assert runner.invoke(cli, ["export-gold", str(broken), "-o", str(out)]).exit_code == 0
     assert f"{records[0].document_id}.json" in {p.name for p in out.iterdir()}
+
+
+def test_an_offset_past_any_store_is_an_empty_page_or_a_422_not_a_500(store: tuple[Path, list[Any]]) -> None:
+    review = ReviewStore(store[0], "tester")
+    with TestClient(create_app(review, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"},
+                    raise_server_exceptions=False) as client:
+        assert client.get("/api/items", params={"offset": 10**20}).status_code == 422
+        far = client.get("/api/items", params={"offset": 2**62})
+        assert far.status_code == 200 and far.json()["items"] == []
+    review.close()

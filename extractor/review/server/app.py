@@ -126,7 +126,7 @@ def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None =
 
     @app.get("/api/items", summary="Items, with their fields, flags, confidences and corrections applied")
     def list_items(needs_review: bool | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                   offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> dict[str, Any]:
         items, total = store.items(needs_review=needs_review, limit=limit, offset=offset)
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
