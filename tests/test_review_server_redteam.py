@@ -160,3 +160,27 @@ def test_an_offset_past_any_store_is_an_empty_page_or_a_422_not_a_500(store: tup
         far = client.get("/api/items", params={"offset": 2**62})
         assert far.status_code == 200 and far.json()["items"] == []
     review.close()
+
+
+def test_a_page_decision_on_a_field_without_a_flag_is_refused_and_not_stored(store: tuple[Path, list[Any]]) -> None:
+    path, records = store
+    review = ReviewStore(path, "tester")
+    sha = records[0].provenance.source_sha256
+    with TestClient(create_app(review, TOKEN)) as client:
+        client.get("/", params={"token": TOKEN})
+        csrf = client.get("/").text.split('"X-CSRF-Token": "')[1].split('"')[0]
+        form = {"target": f"{sha}-0", "field": "strength", "action": "correct", "version": "0", "value": "9 mg"}
+        assert client.post("/ui/decide", data=form, headers={"X-CSRF-Token": csrf}).status_code == 404
+    review.close()
+    assert _count(path) == 0
+
+
+def test_export_gold_names_the_files_in_its_folder_it_did_not_write(store: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    out = tmp_path / "gold"
+    out.mkdir()
+    (out / "stale-letter.json").write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    done = runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out)])
+    assert done.exit_code == 0
+    assert "stale-letter.json" in done.output and "notes.txt" not in done.output
+    assert (out / "stale-letter.json").read_text() == "{}"  # a person's file is never deleted

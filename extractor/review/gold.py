@@ -31,7 +31,7 @@ def gold_of(record: Record) -> dict[str, object]:
 
 def export_gold(store: Path, out_dir: Path, *, reviewed_only: bool = False) -> tuple[int, list[str]]:
     """Write ``<document_id>.json`` per letter without error (only corrected letters with ``reviewed_only``);
-    how many were written, and a line for each letter left out."""
+    how many were written, and a line for each letter left out and for other gold files already in the folder."""
     import duckdb
 
     from ..sinks.duckdb import read_records
@@ -66,6 +66,10 @@ def export_gold(store: Path, out_dir: Path, *, reviewed_only: bool = False) -> t
         except OSError as e:
             raise ConfigurationError(f"{out_dir}: cannot write {name}.json ({e.strerror or e})") from e
         written[name] = source
+    others = sorted(p.name for p in out_dir.glob("*.json") if p.stem not in written)
+    if others:  # left as they are (a person's files are not deleted), but eval --gold would score them too
+        skipped.append(f"{out_dir}: {len(others)} other gold file(s) not written by this export, which eval would "
+                       f"also score: {', '.join(others[:10])}{', ...' if len(others) > 10 else ''}")
     return len(written), skipped
 
 

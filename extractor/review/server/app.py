@@ -97,6 +97,16 @@ def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None =
     @app.post("/ui/decide", response_class=HTMLResponse, include_in_schema=False)
     def decide(target: Annotated[str, Form()], field: Annotated[str, Form()], action: Annotated[str, Form()],
                version: Annotated[int, Form()], value: Annotated[str, Form()] = "") -> Response:
+        def flagged_row() -> dict[str, Any]:
+            sha = target.split("-")[0]
+            letter = store.letter(sha)
+            row = next((r for r in _rows(letter.record, sha, letter.versions)
+                        if r["target"] == target and r["field"] == field), None)
+            if row is None:
+                raise NotFound(f"{target} has no flagged {field}")
+            return row
+
+        flagged_row()  # the page decides flagged fields only: anything else is refused before it is stored
         status, message = 200, None
         try:
             store.correct(target, field, action=action, value=_typed(field, value), version=version)
@@ -104,13 +114,7 @@ def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None =
             status, message = 409, "Someone else decided this field first: its current value is shown. Decide again."
         except Invalid as e:
             status, message = 422, str(e)
-        sha = target.split("-")[0]
-        letter = store.letter(sha)
-        row = next((r for r in _rows(letter.record, sha, letter.versions) if r["target"] == target and r["field"] == field),
-                   None)
-        if row is None:
-            raise NotFound(f"{target} has no flagged {field}")
-        return HTMLResponse(env.get_template("row.html.j2").render(row=row, message=message), status_code=status)
+        return HTMLResponse(env.get_template("row.html.j2").render(row=flagged_row(), message=message), status_code=status)
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
