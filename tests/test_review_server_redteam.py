@@ -131,6 +131,10 @@ def test_a_stored_correction_the_model_refuses_is_one_line_not_a_traceback(store
         con.execute("INSERT INTO corrections (letter_sha256, item_key, item_index, field, old_value, new_value, action, "
                     "reviewer, corrected_at) SELECT source_sha256, item_key, 0, 'category', 'null', '\"not_a_category\"', "
                     "'correct', 'x', now() FROM item_keys WHERE source_sha256 = ? AND item_index = 0", [sha])
+    with duckdb.connect(str(broken), read_only=True) as con:  # the views leave it out too, as extracted
+        ages = con.execute("SELECT l.patient_age, r.patient_age FROM letters l JOIN letters_reviewed r USING (source_path) "
+                           "WHERE l.source_sha256 = ?", [sha]).fetchall()
+    assert ages and all(extracted == reviewed for extracted, reviewed in ages)
     out = tmp_path / "gold"
     done = runner.invoke(cli, ["export-gold", str(broken), "-o", str(out)])
     assert done.exit_code == 0, (done.output, done.exception)

@@ -73,8 +73,8 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     letter_columns = _columns(con, "letters")
 
     def applied(columns: dict[str, str], fields: tuple[str, ...], alias: str) -> str:
-        parts = [f"CASE WHEN c.m['{name}'] IS NOT NULL THEN {_from_json(f'c.m[{chr(39)}{name}{chr(39)}]', kind)} "
-                 f"ELSE {alias}.{name} END AS {name}"
+        parts = [f"CASE WHEN {_applies(f'c.m[{chr(39)}{name}{chr(39)}]', kind)} "
+                 f"THEN {_from_json(f'c.m[{chr(39)}{name}{chr(39)}]', kind)} ELSE {alias}.{name} END AS {name}"
                  for name, kind in columns.items() if name in fields]
         return f"{alias}.* REPLACE ({', '.join(parts)})" if parts else f"{alias}.*"
 
@@ -136,7 +136,15 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 def _from_json(value: str, kind: str) -> str:
     """A JSON value as the column's SQL type (a JSON string's text, not its quoted form)."""
-    return f"json_extract_string({value}, '$')" if kind == "VARCHAR" else f"CAST({value} AS {kind})"
+    return f"json_extract_string({value}, '$')" if kind == "VARCHAR" else f"TRY_CAST({value} AS {kind})"
+
+
+def _applies(value: str, kind: str) -> str:
+    """Whether a field's latest correction is applied: there is one, and it is null or of the column's type
+    (a stored correction of another type, as ``apply_corrections`` refuses it, leaves the extracted value)."""
+    if kind == "VARCHAR":
+        return f"{value} IS NOT NULL"
+    return f"{value} IS NOT NULL AND (json_type({value}) = 'NULL' OR TRY_CAST({value} AS {kind}) IS NOT NULL)"
 
 
 def to_json(value: Any) -> str:
