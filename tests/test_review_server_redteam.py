@@ -188,3 +188,15 @@ def test_export_gold_names_the_files_in_its_folder_it_did_not_write(store: tuple
     assert done.exit_code == 0
     assert "stale-letter.json" in done.output and "notes.txt" not in done.output
     assert (out / "stale-letter.json").read_text() == "{}"  # a person's file is never deleted
+
+
+def test_export_gold_that_cannot_write_a_file_says_so_in_one_line(store: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    """A folder it cannot write in (read-only, full): as root a read-only folder is writable, so the
+    temporary file's name is taken by a folder instead, which fails the same way (an OSError)."""
+    out = tmp_path / "gold"
+    out.mkdir()
+    first = sorted(r.document_id for r in store[1] if r.ok)[0]
+    (out / f".{first}.json.tmp").mkdir()
+    done = runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out)])
+    assert done.exit_code == 2 and "Traceback" not in done.output, (done.output, done.exception)
+    assert f"cannot write {first}.json" in done.output
