@@ -200,3 +200,21 @@ def test_export_gold_that_cannot_write_a_file_says_so_in_one_line(store: tuple[P
     done = runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out)])
     assert done.exit_code == 2 and "Traceback" not in done.output, (done.output, done.exception)
     assert f"cannot write {first}.json" in done.output
+
+
+def test_a_letter_field_read_anew_after_its_correction_is_listed_as_drift(store: tuple[Path, list[Any]]) -> None:
+    """Item corrections were listed when a re-extraction changed their field; letter-level ones were not."""
+    path, records = store
+    record = next(r for r in records if r.ok)
+    sha = record.provenance.source_sha256
+    review = ReviewStore(path, "tester")
+    review.correct(sha, "patient_age", value=51)
+    review.correct(sha, "case_number", value="CM00-0000001")
+    review.close()
+    write_store(path, [record.model_copy(update={"patient_age": 77})])  # a new parser reads the age differently
+    with duckdb.connect(str(path), read_only=True) as con:
+        drift = con.execute("SELECT field, status, json(extracted_value), json(corrected_value) FROM correction_drift "
+                            "WHERE letter_sha256 = ?", [sha]).fetchall()
+        age = con.execute("SELECT patient_age FROM letters_reviewed WHERE source_sha256 = ?", [sha]).fetchall()
+    assert drift == [("patient_age", "changed", "77", "51")]
+    assert age == [(51,)]

@@ -20,8 +20,8 @@ Views, all created by ``create_review_schema`` (the one place they are defined):
 - ``items_reviewed`` / ``letters_reviewed``: ``items`` / ``letters`` with the latest correction of
   each field applied, plus ``corrected_fields`` (names of the fields a person decided).
 - ``correction_drift``: where the current extraction no longer shows the value a correction was made
-  against (``changed``), or no longer has the item (``item_missing``): the correction stands, a person
-  looks at the difference.
+  against (``changed``), or no longer has the item (``item_missing``) or the letter (``letter_missing``),
+  for item and letter fields alike: the correction stands, a person looks at the difference.
 """
 
 from __future__ import annotations
@@ -81,7 +81,13 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     grouped = ("SELECT letter_sha256, item_key, map_from_entries(list((field, new_value))) AS m, "
                "list(field ORDER BY field) AS fields FROM latest_corrections WHERE {where} GROUP BY ALL")
     correctable = ", ".join(f"'{name}'" for name in ITEM_FIELDS)
-    unpivoted = ", ".join(f"to_json({name}) AS {name}" for name in item_columns if name in ITEM_FIELDS)
+    letter_correctable = ", ".join(f"'{name}'" for name in LETTER_FIELDS)
+
+    def extracted(source: str, key: str, columns: dict[str, str], fields: tuple[str, ...]) -> str:
+        """(source_sha256, item_key, field, value as JSON) of every correctable field ``source`` has."""
+        values = ", ".join(f"to_json({name}) AS {name}" for name in columns if name in fields)
+        return (f"UNPIVOT (SELECT source_sha256, {key} AS item_key, {values} FROM {source}) "
+                "ON COLUMNS(* EXCLUDE (source_sha256, item_key)) INTO NAME field VALUE value")
     return {
         "item_keys": f"SELECT k.*, l.source_sha256 FROM ({item_keys_sql()}) k JOIN letters l USING (source_path)",
         "latest_corrections": ("SELECT * FROM corrections QUALIFY row_number() OVER "
@@ -98,17 +104,20 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             "ON c.letter_sha256 = l.source_sha256"
         ),
         "correction_drift": (
-            "WITH extracted AS (UNPIVOT (SELECT source_sha256, item_key, "
-            f"{unpivoted} FROM items JOIN item_keys USING (source_path, item_index)) "
-            "ON COLUMNS(* EXCLUDE (source_sha256, item_key)) INTO NAME field VALUE value) "
+            f"WITH extracted AS ({extracted('items JOIN item_keys USING (source_path, item_index)', 'item_key', item_columns, ITEM_FIELDS)} "
+            f"UNION ALL {extracted('letters WHERE error_type IS NULL', 'NULL::VARCHAR', letter_columns, LETTER_FIELDS)}), "
+            "present AS (SELECT DISTINCT source_sha256, item_key FROM item_keys "
+            "UNION SELECT source_sha256, NULL FROM letters WHERE error_type IS NULL) "
             "SELECT c.id, c.letter_sha256, c.item_key, c.field, c.old_value, c.new_value AS corrected_value, "
             "e.value AS extracted_value, c.reviewer, c.corrected_at, "
-            "CASE WHEN k.item_key IS NULL THEN 'item_missing' ELSE 'changed' END AS status "
+            "CASE WHEN k.source_sha256 IS NOT NULL THEN 'changed' WHEN c.item_key IS NULL THEN 'letter_missing' "
+            "ELSE 'item_missing' END AS status "
             "FROM latest_corrections c "
-            "LEFT JOIN (SELECT DISTINCT source_sha256, item_key FROM item_keys) k "
-            "ON k.source_sha256 = c.letter_sha256 AND k.item_key = c.item_key "
-            "LEFT JOIN extracted e ON e.source_sha256 = c.letter_sha256 AND e.item_key = c.item_key AND e.field = c.field "
-            f"WHERE c.item_key IS NOT NULL AND c.field IN ({correctable}) AND (k.item_key IS NULL "
+            "LEFT JOIN present k ON k.source_sha256 = c.letter_sha256 AND k.item_key IS NOT DISTINCT FROM c.item_key "
+            "LEFT JOIN extracted e ON e.source_sha256 = c.letter_sha256 AND e.item_key IS NOT DISTINCT FROM c.item_key "
+            "AND e.field = c.field "
+            f"WHERE (c.field IN ({correctable}) AND c.item_key IS NOT NULL OR c.field IN ({letter_correctable}) "
+            "AND c.item_key IS NULL) AND (k.source_sha256 IS NULL "
             "OR json(coalesce(e.value, 'null')) IS DISTINCT FROM json(coalesce(c.old_value, 'null')))"
         ),
     }
