@@ -218,3 +218,19 @@ def test_a_letter_field_read_anew_after_its_correction_is_listed_as_drift(store:
         age = con.execute("SELECT patient_age FROM letters_reviewed WHERE source_sha256 = ?", [sha]).fetchall()
     assert drift == [("patient_age", "changed", "77", "51")]
     assert age == [(51,)]
+
+
+def test_export_gold_never_replaces_a_different_gold_file_unless_told(store: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    """``-o evals/gold`` by mistake: the hand-labelled gold of the same letter was silently overwritten."""
+    out = tmp_path / "gold"
+    assert runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out)]).exit_code == 0
+    name = sorted(out.glob("*.json"))[0]
+    exported = name.read_text()
+    assert runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out)]).exit_code == 0  # the same: fine
+    labelled = exported.replace('"items"', '"items_labelled_by_hand"', 1)
+    name.write_text(labelled)
+    kept = runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out)])
+    assert kept.exit_code == 0 and name.read_text() == labelled
+    assert name.name in kept.output and "--overwrite" in kept.output
+    replaced = runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out), "--overwrite"])
+    assert replaced.exit_code == 0 and name.read_text() == exported
