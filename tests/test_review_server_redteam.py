@@ -227,3 +227,26 @@ def test_export_gold_never_replaces_a_different_gold_file_unless_told(store: tup
     assert name.name in kept.output and "--overwrite" in kept.output
     replaced = runner.invoke(cli, ["export-gold", str(store[0]), "-o", str(out), "--overwrite"])
     assert replaced.exit_code == 0 and name.read_text() == exported
+
+
+def test_a_stored_record_this_version_refuses_is_one_line_everywhere(store: tuple[Path, list[Any]], tmp_path: Path) -> None:
+    """A store written by another version, whose record JSON today's model refuses (a category renamed)."""
+    path, records = store
+    sha = records[0].provenance.source_sha256
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE letters SET record = replace(record, '\"category\":\"', '\"category\":\"old_') "
+                    "WHERE source_sha256 = ?", [sha])
+    out = tmp_path / "gold"
+    done = runner.invoke(cli, ["export-gold", str(path), "-o", str(out)])
+    assert done.exit_code == 0 and "category" in done.output and "extract it again" in done.output, done.exception
+    assert len(list(out.glob("*.json"))) == sum(r.ok for r in records) - 1
+    for args in (["stats", str(path)], ["review", str(path), "-o", str(tmp_path / "site")]):
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 2 and "extract it again" in done.output, (args, done.exception)
+    review = ReviewStore(path, "tester")
+    with TestClient(create_app(review, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"},
+                    raise_server_exceptions=False) as client:
+        page = client.get(f"/letters/{sha}")
+        assert page.status_code == 500 and "extract it again" in page.json()["detail"]
+        assert client.get("/").status_code == 200
+    review.close()

@@ -53,7 +53,7 @@ def export_gold(store: Path, out_dir: Path, *, reviewed_only: bool = False,
     written: dict[str, str] = {}  # document id -> source, of every letter exported (or whose file was kept)
     skipped: list[str] = []
     kept = 0
-    for record in read_records(store, refused=lambda e: skipped.append(f"{e}: left out")):
+    for record in read_records(store, refused=lambda line: skipped.append(f"{line}: left out")):
         source = record.provenance.source_path or record.document_id
         if not record.ok or (reviewed_only and record.provenance.source_sha256 not in reviewed):
             continue

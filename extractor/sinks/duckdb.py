@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from pydantic import ValidationError
 
 from ..errors import ConfigurationError
 from ..models import AWAITING_ANSWERS, Citation, Record
@@ -166,26 +167,35 @@ class DuckDbSink:
 
 
 def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True,
-                 refused: Callable[[RefusedCorrection], None] | None = None) -> Iterator[Record]:
+                 refused: Callable[[str], None] | None = None) -> Iterator[Record]:
     """Every stored record, rebuilt from its JSON, in source-path order; with reviewers' corrections
-    applied (``corrected``) where the store has any. A letter whose stored correction the model refuses
-    is left out and passed to ``refused``, or without it stops the reading with that one line."""
+    applied (``corrected``) where the store has any. A letter that today's model refuses (its stored record,
+    written by another version, or a stored correction) is left out and its line passed to ``refused``, or
+    without it stops the reading with that one line."""
     con = _connect(Path(path), read_only=True)
     try:
         # A store written before corrections existed has no review views: its records are as extracted.
         corrected = corrected and con.execute(
             "SELECT count(*) FROM duckdb_views() WHERE view_name = 'latest_corrections'").fetchone() == (1,)
         latest = latest_by_record(con) if corrected else {}
-        result = con.execute("SELECT record FROM letters ORDER BY source_path")
+        result = con.execute("SELECT source_path, record FROM letters ORDER BY source_path")
         while rows := result.fetchmany(chunk):
-            for (data,) in rows:
-                record = Record.model_validate_json(data)
+            for source, data in rows:
                 try:
-                    yield apply_corrections(record, latest.get(record_key(record), {}))
+                    record = Record.model_validate_json(data)
+                    record = apply_corrections(record, latest.get(record_key(record), {}))
+                except ValidationError as e:
+                    first = e.errors()[0]
+                    problem = (f"{source}: the stored record is refused by this version's record model "
+                               f"({'.'.join(map(str, first['loc']))}: {first['msg']}); extract it again")
                 except RefusedCorrection as e:
-                    if refused is None:
-                        raise
-                    refused(e)
+                    problem = str(e)
+                else:
+                    yield record
+                    continue
+                if refused is None:
+                    raise ConfigurationError(f"{path}: {problem}")
+                refused(problem)
     except duckdb.Error as e:  # a store cut short reads its header, then fails on the first page it lacks
         raise ConfigurationError(f"{path}: cannot read the DuckDB store ({e})") from e
     finally:

@@ -28,7 +28,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from ...models import Item, Record
 from ..highlight import fields_with_spans
 from ..site import letter_text
-from .store import Conflict, Invalid, NotFound, ReviewStore, flags_of
+from .store import Conflict, Invalid, NotFound, ReviewStore, Unreadable, flags_of
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -171,6 +171,10 @@ def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None =
     @app.exception_handler(Invalid)
     def invalid(request: Request, e: Invalid) -> Response:
         return JSONResponse({"detail": str(e)}, status_code=422)
+
+    @app.exception_handler(Unreadable)
+    def unreadable(request: Request, e: Unreadable) -> Response:
+        return JSONResponse({"detail": str(e)}, status_code=500)
 
     @app.exception_handler(Conflict)
     def conflict(request: Request, e: Conflict) -> Response:

@@ -43,6 +43,10 @@ class Invalid(ImrExtractError):
     """A correction the record's model refuses (the message says why); nothing is stored."""
 
 
+class Unreadable(ImrExtractError):
+    """A stored record that this version's model refuses (written by another version): extract it again."""
+
+
 class Conflict(ImrExtractError):
     """A correction made against a stale version: someone else decided first."""
 
@@ -183,7 +187,15 @@ class ReviewStore:
         histories: dict[str, list[dict[str, Any]]] = {}
         for sha, *row in cursor.fetchall():
             histories.setdefault(sha, []).append(dict(zip(names, row, strict=True)))
-        return {sha: _build(text, keys.get(path, {}), histories.get(sha, [])) for sha, (path, text) in found.items()}
+        letters = {}
+        for sha, (path, text) in found.items():
+            try:
+                letters[sha] = _build(text, keys.get(path, {}), histories.get(sha, []))
+            except ValidationError as e:
+                first = e.errors()[0]
+                raise Unreadable(f"{path}: the stored record is refused by this version's record model "
+                                 f"({'.'.join(map(str, first['loc']))}: {first['msg']}); extract it again") from None
+        return letters
 
     def item(self, item_id: str) -> dict[str, Any]:
         """One item as the API gives it."""
