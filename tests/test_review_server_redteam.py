@@ -250,3 +250,17 @@ def test_a_stored_record_this_version_refuses_is_one_line_everywhere(store: tupl
         assert page.status_code == 500 and "extract it again" in page.json()["detail"]
         assert client.get("/").status_code == 200
     review.close()
+
+
+def test_the_token_leaves_the_address_bar_of_any_page_it_opens(store: tuple[Path, list[Any]]) -> None:
+    """Only the queue dropped it: a letter's address with ?token= kept it (history, bookmarks, screen shares)."""
+    review = ReviewStore(store[0], "tester")
+    sha = store[1][0].provenance.source_sha256
+    with TestClient(create_app(review, TOKEN)) as client:
+        opened = client.get(f"/letters/{sha}", params={"token": TOKEN}, follow_redirects=False)
+        assert opened.status_code == 303 and opened.headers["location"] == f"/letters/{sha}"
+        assert "httponly" in opened.headers["set-cookie"].lower()
+        queue = client.get("/", params={"token": TOKEN, "field": "treatment"}, follow_redirects=False)
+        assert queue.status_code == 303 and queue.headers["location"] == "/?field=treatment"
+        assert client.get(f"/letters/{sha}").status_code == 200
+    review.close()

@@ -72,11 +72,9 @@ def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None =
     app.add_middleware(_Guard, token=token, csrf=csrf, hosts=hosts)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def queue_page(request: Request, field: str | None = None, reason: str | None = None, category: str | None = None,
+    def queue_page(field: str | None = None, reason: str | None = None, category: str | None = None,
                    decision: str | None = None, status: str = "open", max_confidence: float | None = None,
                    page_number: Annotated[int, Query(alias="page", ge=1)] = 1) -> Response:
-        if "token" in request.query_params:  # the printed URL: the cookie is set, the token leaves the address bar
-            return RedirectResponse("/", status_code=303)
         filters: dict[str, Any] = {"field": field or None, "reason": reason or None, "category": category or None,
                                    "decision": decision or None, "status": status, "max_confidence": max_confidence}
         entries = store.filtered_queue(field=field or None, reason=reason or None, category=category or None,
@@ -248,6 +246,11 @@ class _Guard(BaseHTTPMiddleware):
                 and _same_origin(request)):
             response = JSONResponse({"detail": "a change from the page needs its CSRF token and the same origin"},
                                     status_code=403)
+        elif by_query and request.method == "GET" and not request.url.path.startswith("/api/"):
+            # A page opened with the token (the printed URL): the cookie is set, the token leaves the address bar.
+            kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            response = RedirectResponse(request.url.path + (f"?{kept}" if kept else ""), status_code=303)
+            response.set_cookie(cookie, self.token, httponly=True, samesite="strict", path="/")
         else:
             response = await call_next(request)
             if by_query:
