@@ -574,12 +574,13 @@ def export_gold(
     store: Annotated[Path, typer.Argument(help="A DuckDB store written by extract (-o corpus.duckdb).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the gold files (<document_id>.json).")],
     reviewed_only: Annotated[bool, typer.Option("--reviewed-only", help="Only letters with at least one correction.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace gold files already there with other content.")] = False,
 ) -> None:
     """Gold files in the contract's format from a store, reviewers' corrections applied: `eval --gold` scores them."""
     from .review.gold import export_gold as write_gold
 
     try:
-        written, skipped = write_gold(store, output, reviewed_only=reviewed_only)
+        written, skipped = write_gold(store, output, reviewed_only=reviewed_only, overwrite=overwrite)
     except ImrExtractError as e:
         _fail(str(e))
     for line in skipped:

@@ -9,6 +9,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from extractor import Record, extract_many
 from extractor.models import Flag
@@ -16,6 +19,7 @@ from extractor.sinks import open_sink
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = ROOT / "evals" / "letters"
+TOKEN = "test-token-0123456789"
 HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 
 
@@ -90,3 +94,11 @@ def running_server(store: Path, *extra: str) -> Iterator[tuple[str, subprocess.P
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(name="store")
+def flagged_store(tmp_path: Path) -> tuple[Path, list[Any]]:
+    """The ``store`` fixture: a store of flagged letters (one hostile) in ``tmp_path``, and the records written.
+    A test module imports it as ``from review_server_helpers import flagged_store as flagged_store``."""
+    path = tmp_path / "corpus.duckdb"
+    return path, make_store(tmp_path / "letters", path)

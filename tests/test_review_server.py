@@ -17,7 +17,8 @@ import duckdb
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from review_server_helpers import LETTERS, ROOT, make_store, running_server, write_store
+from review_server_helpers import LETTERS, ROOT, TOKEN, running_server, write_store
+from review_server_helpers import flagged_store as flagged_store
 from typer.testing import CliRunner
 
 from extractor.cli import app as cli
@@ -25,14 +26,7 @@ from extractor.review.server.app import create_app
 from extractor.review.server.store import ReviewStore
 from extractor.sinks.duckdb import read_records
 
-TOKEN = "test-token-0123456789"
 runner = CliRunner()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> tuple[Path, list[Any]]:
-    path = tmp_path / "corpus.duckdb"
-    return path, make_store(tmp_path / "letters", path)
 
 
 @pytest.fixture

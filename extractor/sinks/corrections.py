@@ -20,8 +20,8 @@ Views, all created by ``create_review_schema`` (the one place they are defined):
 - ``items_reviewed`` / ``letters_reviewed``: ``items`` / ``letters`` with the latest correction of
   each field applied, plus ``corrected_fields`` (names of the fields a person decided).
 - ``correction_drift``: where the current extraction no longer shows the value a correction was made
-  against (``changed``), or no longer has the item (``item_missing``): the correction stands, a person
-  looks at the difference.
+  against (``changed``), or no longer has the item (``item_missing``) or the letter (``letter_missing``),
+  for item and letter fields alike: the correction stands, a person looks at the difference.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ import json
 from typing import Any, Literal
 
 import duckdb
+from pydantic import ValidationError
 
+from ..errors import ImrExtractError
 from ..models import Record
 
 Action = Literal["accept", "parser", "model", "correct"]
@@ -71,15 +73,21 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     letter_columns = _columns(con, "letters")
 
     def applied(columns: dict[str, str], fields: tuple[str, ...], alias: str) -> str:
-        parts = [f"CASE WHEN c.m['{name}'] IS NOT NULL THEN {_from_json(f'c.m[{chr(39)}{name}{chr(39)}]', kind)} "
-                 f"ELSE {alias}.{name} END AS {name}"
+        parts = [f"CASE WHEN {_applies(f'c.m[{chr(39)}{name}{chr(39)}]', kind)} "
+                 f"THEN {_from_json(f'c.m[{chr(39)}{name}{chr(39)}]', kind)} ELSE {alias}.{name} END AS {name}"
                  for name, kind in columns.items() if name in fields]
         return f"{alias}.* REPLACE ({', '.join(parts)})" if parts else f"{alias}.*"
 
     grouped = ("SELECT letter_sha256, item_key, map_from_entries(list((field, new_value))) AS m, "
                "list(field ORDER BY field) AS fields FROM latest_corrections WHERE {where} GROUP BY ALL")
     correctable = ", ".join(f"'{name}'" for name in ITEM_FIELDS)
-    unpivoted = ", ".join(f"to_json({name}) AS {name}" for name in item_columns if name in ITEM_FIELDS)
+    letter_correctable = ", ".join(f"'{name}'" for name in LETTER_FIELDS)
+
+    def extracted(source: str, key: str, columns: dict[str, str], fields: tuple[str, ...]) -> str:
+        """(source_sha256, item_key, field, value as JSON) of every correctable field ``source`` has."""
+        values = ", ".join(f"to_json({name}) AS {name}" for name in columns if name in fields)
+        return (f"UNPIVOT (SELECT source_sha256, {key} AS item_key, {values} FROM {source}) "
+                "ON COLUMNS(* EXCLUDE (source_sha256, item_key)) INTO NAME field VALUE value")
     return {
         "item_keys": f"SELECT k.*, l.source_sha256 FROM ({item_keys_sql()}) k JOIN letters l USING (source_path)",
         "latest_corrections": ("SELECT * FROM corrections QUALIFY row_number() OVER "
@@ -96,17 +104,20 @@ def _views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             "ON c.letter_sha256 = l.source_sha256"
         ),
         "correction_drift": (
-            "WITH extracted AS (UNPIVOT (SELECT source_sha256, item_key, "
-            f"{unpivoted} FROM items JOIN item_keys USING (source_path, item_index)) "
-            "ON COLUMNS(* EXCLUDE (source_sha256, item_key)) INTO NAME field VALUE value) "
+            f"WITH extracted AS ({extracted('items JOIN item_keys USING (source_path, item_index)', 'item_key', item_columns, ITEM_FIELDS)} "
+            f"UNION ALL {extracted('letters WHERE error_type IS NULL', 'NULL::VARCHAR', letter_columns, LETTER_FIELDS)}), "
+            "present AS (SELECT DISTINCT source_sha256, item_key FROM item_keys "
+            "UNION SELECT source_sha256, NULL FROM letters WHERE error_type IS NULL) "
             "SELECT c.id, c.letter_sha256, c.item_key, c.field, c.old_value, c.new_value AS corrected_value, "
             "e.value AS extracted_value, c.reviewer, c.corrected_at, "
-            "CASE WHEN k.item_key IS NULL THEN 'item_missing' ELSE 'changed' END AS status "
+            "CASE WHEN k.source_sha256 IS NOT NULL THEN 'changed' WHEN c.item_key IS NULL THEN 'letter_missing' "
+            "ELSE 'item_missing' END AS status "
             "FROM latest_corrections c "
-            "LEFT JOIN (SELECT DISTINCT source_sha256, item_key FROM item_keys) k "
-            "ON k.source_sha256 = c.letter_sha256 AND k.item_key = c.item_key "
-            "LEFT JOIN extracted e ON e.source_sha256 = c.letter_sha256 AND e.item_key = c.item_key AND e.field = c.field "
-            f"WHERE c.item_key IS NOT NULL AND c.field IN ({correctable}) AND (k.item_key IS NULL "
+            "LEFT JOIN present k ON k.source_sha256 = c.letter_sha256 AND k.item_key IS NOT DISTINCT FROM c.item_key "
+            "LEFT JOIN extracted e ON e.source_sha256 = c.letter_sha256 AND e.item_key IS NOT DISTINCT FROM c.item_key "
+            "AND e.field = c.field "
+            f"WHERE (c.field IN ({correctable}) AND c.item_key IS NOT NULL OR c.field IN ({letter_correctable}) "
+            "AND c.item_key IS NULL) AND (k.source_sha256 IS NULL "
             "OR json(coalesce(e.value, 'null')) IS DISTINCT FROM json(coalesce(c.old_value, 'null')))"
         ),
     }
@@ -134,7 +145,15 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 def _from_json(value: str, kind: str) -> str:
     """A JSON value as the column's SQL type (a JSON string's text, not its quoted form)."""
-    return f"json_extract_string({value}, '$')" if kind == "VARCHAR" else f"CAST({value} AS {kind})"
+    return f"json_extract_string({value}, '$')" if kind == "VARCHAR" else f"TRY_CAST({value} AS {kind})"
+
+
+def _applies(value: str, kind: str) -> str:
+    """Whether a field's latest correction is applied: there is one, and it is null or of the column's type
+    (a stored correction of another type, as ``apply_corrections`` refuses it, leaves the extracted value)."""
+    if kind == "VARCHAR":
+        return f"{value} IS NOT NULL"
+    return f"{value} IS NOT NULL AND (json_type({value}) = 'NULL' OR TRY_CAST({value} AS {kind}) IS NOT NULL)"
 
 
 def to_json(value: Any) -> str:
@@ -170,14 +189,40 @@ def latest_by_record(con: duckdb.DuckDBPyConnection) -> dict[str, dict[int | Non
     return latest
 
 
-def apply_corrections(record: Record, corrections: dict[int | None, dict[str, Any]]) -> Record:
+class RefusedCorrection(ImrExtractError):
+    """A stored correction the record's model refuses: written by another version of the tool, or by hand
+    (the server validates every correction it makes). ``refused``: (item index or None, field) of each."""
+
+    def __init__(self, record: Record, refused: set[tuple[int | None, str]], reason: str) -> None:
+        self.refused = refused
+        where = ", ".join(sorted(field if index is None else f"items[{index}].{field}" for index, field in refused))
+        super().__init__(f"{record.provenance.source_path or record.document_id}: the stored correction of {where} "
+                         f"is refused by the record model ({reason}); correct it again in the review server")
+
+
+def apply_corrections(record: Record, corrections: dict[int | None, dict[str, Any]], *,
+                      skip_refused: bool = False) -> Record:
     """The record with ``corrections`` (item index, None for the letter -> field -> value) applied; the
-    accepted flags stay, as the extraction made them. Only correctable fields are applied."""
+    accepted flags stay, as the extraction made them. Only correctable fields are applied. A correction
+    the model refuses raises ``RefusedCorrection``, or with ``skip_refused`` is left out (the extracted
+    value stands) so that a person can see the letter and decide the field again."""
     if not corrections:
         return record
     data = record.model_dump(mode="json")
     for index, fields in corrections.items():
         target, allowed = (data, LETTER_FIELDS) if index is None else (data["items"][index], ITEM_FIELDS)
         target.update({f: v for f, v in fields.items() if f in allowed})
-    return Record.model_validate(data)
+    try:
+        return Record.model_validate(data)
+    except ValidationError as e:
+        refused: set[tuple[int | None, str]] = {
+            (None, str(loc[0])) if loc[0] != "items" else (int(loc[1]), str(loc[2]))
+            for loc in (error["loc"] for error in e.errors()) if loc and (loc[0] != "items" or len(loc) > 2)}
+        refused &= {(index, field) for index, fields in corrections.items() for field in fields}
+        if not refused:
+            raise  # not a correction's fault: the stored record itself no longer validates
+        if not skip_refused:
+            raise RefusedCorrection(record, refused, e.errors()[0]["msg"]) from None
+    kept = {index: {f: v for f, v in fields.items() if (index, f) not in refused} for index, fields in corrections.items()}
+    return apply_corrections(record, kept, skip_refused=True)
 

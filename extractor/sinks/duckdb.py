@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from ..errors import ConfigurationError, first_problem
 from ..models import AWAITING_ANSWERS, Citation, Record
 from .base import record_key, trust_columns, trust_values
-from .corrections import apply_corrections, create_review_schema, latest_by_record
+from .corrections import RefusedCorrection, apply_corrections, create_review_schema, latest_by_record
 
 _STRINGS = pa.list_(pa.string())
 
@@ -229,11 +229,13 @@ class DuckDbSink:
             raise
 
 
-def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True) -> Iterator[Record]:
+def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True,
+                 refused: Callable[[str], None] | None = None) -> Iterator[Record]:
     """Every stored record, rebuilt from its JSON, in source-path order; with reviewers' corrections
     applied (``corrected``) where the store has any. A store that cannot be read (cut short, not a
-    store, no ``letters`` table) or a row that is not a record stops the reading with a
-    ``ConfigurationError`` naming the store (and the letter), as a bad line of a JSONL file does."""
+    store, no ``letters`` table) stops the reading with a ``ConfigurationError`` naming the store. A letter
+    that today's model refuses (its stored record, written by another version, or a stored correction) is
+    left out and its line passed to ``refused``, or without it stops the reading with that one line."""
     p = Path(path)
     con = _connect(p, read_only=True)
     try:
@@ -245,8 +247,15 @@ def read_records(path: str | Path, *, chunk: int = 1000, corrected: bool = True)
             result = con.execute("SELECT source_path, record FROM letters ORDER BY source_path")
             while rows := result.fetchmany(chunk):
                 for key, data in rows:
-                    record = _record(p, key, data)
-                    yield apply_corrections(record, latest.get(record_key(record), {}))
+                    try:
+                        record = _record(p, key, data)
+                        record = apply_corrections(record, latest.get(record_key(record), {}))
+                    except (ConfigurationError, RefusedCorrection) as e:
+                        if refused is None:
+                            raise ConfigurationError(str(e) if isinstance(e, ConfigurationError) else f"{p}: {e}") from None
+                        refused(str(e))
+                    else:
+                        yield record
     finally:
         con.close()
 
@@ -255,7 +264,8 @@ def _record(path: Path, key: str, data: str | None) -> Record:
     try:
         return Record.model_validate_json(data or "")
     except ValidationError as e:
-        raise ConfigurationError(f"{path}: the stored record of {key} is not a record ({first_problem(e)})") from None
+        raise ConfigurationError(f"{path}: the stored record of {key} is not a record this version accepts "
+                                 f"({first_problem(e)}); extract it again") from None
 
 
 @contextmanager

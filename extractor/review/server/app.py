@@ -3,7 +3,9 @@
 Every request needs the token: ``?token=`` on the first page (it is then a cookie, and the URL is
 cleaned), the cookie after that, or ``Authorization: Bearer TOKEN`` for the API. A state-changing
 request with the cookie must also carry the page's CSRF token in ``X-CSRF-Token`` (htmx sends it
-from the page), and a cross-origin one is refused. Letter text is data: Jinja2 autoescapes every
+from the page), and a cross-origin one is refused. A server bound to loopback answers only requests
+addressed to a loopback name (``Host``), so a page that rebinds its own name to 127.0.0.1 gets
+nothing; a request body over ``MAX_BODY`` bytes is refused before it is read. Letter text is data: Jinja2 autoescapes every
 page, the text is escaped by ``highlight.mark_text``, and the Content-Security-Policy lets only the
 app's own scripts run.
 """
@@ -26,13 +28,15 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from ...models import Item, Record
 from ..highlight import fields_with_spans
 from ..site import letter_text
-from .store import Conflict, Invalid, NotFound, ReviewStore, flags_of
+from .store import Conflict, Invalid, NotFound, ReviewStore, Unreadable, flags_of
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 _STATIC = {"htmx.min.js": ("server", "text/javascript"), "server.js": ("server", "text/javascript"),
            "server.css": ("server", "text/css"), "review.css": ("review", "text/css")}
 PAGE = 50
+MAX_BODY = 64 * 1024  # a decision's JSON or form: far more than any field's value or a note needs
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class CorrectionIn(BaseModel):
@@ -52,8 +56,9 @@ class AcceptIn(BaseModel):
     note: str | None = None
 
 
-def create_app(store: ReviewStore, token: str) -> FastAPI:
-    """The app over ``store``; every request must carry ``token``."""
+def create_app(store: ReviewStore, token: str, *, hosts: frozenset[str] | None = None) -> FastAPI:
+    """The app over ``store``; every request must carry ``token`` and, if ``hosts`` is given, be addressed
+    (``Host``) to one of those names."""
     app = FastAPI(title="imr-extract review", docs_url=None, redoc_url=None,
                   description="Resolve flagged values; corrections are appended to the store's `corrections` table.")
     csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
@@ -64,14 +69,12 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
     def page(template: str, **context: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(**context))
 
-    app.add_middleware(_Guard, token=token, csrf=csrf)
+    app.add_middleware(_Guard, token=token, csrf=csrf, hosts=hosts)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def queue_page(request: Request, field: str | None = None, reason: str | None = None, category: str | None = None,
+    def queue_page(field: str | None = None, reason: str | None = None, category: str | None = None,
                    decision: str | None = None, status: str = "open", max_confidence: float | None = None,
                    page_number: Annotated[int, Query(alias="page", ge=1)] = 1) -> Response:
-        if "token" in request.query_params:  # the printed URL: the cookie is set, the token leaves the address bar
-            return RedirectResponse("/", status_code=303)
         filters: dict[str, Any] = {"field": field or None, "reason": reason or None, "category": category or None,
                                    "decision": decision or None, "status": status, "max_confidence": max_confidence}
         entries = store.filtered_queue(field=field or None, reason=reason or None, category=category or None,
@@ -92,6 +95,16 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
     @app.post("/ui/decide", response_class=HTMLResponse, include_in_schema=False)
     def decide(target: Annotated[str, Form()], field: Annotated[str, Form()], action: Annotated[str, Form()],
                version: Annotated[int, Form()], value: Annotated[str, Form()] = "") -> Response:
+        def flagged_row() -> dict[str, Any]:
+            sha = target.split("-")[0]
+            letter = store.letter(sha)
+            row = next((r for r in _rows(letter.record, sha, letter.versions)
+                        if r["target"] == target and r["field"] == field), None)
+            if row is None:
+                raise NotFound(f"{target} has no flagged {field}")
+            return row
+
+        flagged_row()  # the page decides flagged fields only: anything else is refused before it is stored
         status, message = 200, None
         try:
             store.correct(target, field, action=action, value=_typed(field, value), version=version)
@@ -99,13 +112,7 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
             status, message = 409, "Someone else decided this field first: its current value is shown. Decide again."
         except Invalid as e:
             status, message = 422, str(e)
-        sha = target.split("-")[0]
-        letter = store.letter(sha)
-        row = next((r for r in _rows(letter.record, sha, letter.versions) if r["target"] == target and r["field"] == field),
-                   None)
-        if row is None:
-            raise NotFound(f"{target} has no flagged {field}")
-        return HTMLResponse(env.get_template("row.html.j2").render(row=row, message=message), status_code=status)
+        return HTMLResponse(env.get_template("row.html.j2").render(row=flagged_row(), message=message), status_code=status)
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
@@ -121,7 +128,7 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
 
     @app.get("/api/items", summary="Items, with their fields, flags, confidences and corrections applied")
     def list_items(needs_review: bool | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                   offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> dict[str, Any]:
         items, total = store.items(needs_review=needs_review, limit=limit, offset=offset)
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
@@ -162,6 +169,10 @@ def create_app(store: ReviewStore, token: str) -> FastAPI:
     @app.exception_handler(Invalid)
     def invalid(request: Request, e: Invalid) -> Response:
         return JSONResponse({"detail": str(e)}, status_code=422)
+
+    @app.exception_handler(Unreadable)
+    def unreadable(request: Request, e: Unreadable) -> Response:
+        return JSONResponse({"detail": str(e)}, status_code=500)
 
     @app.exception_handler(Conflict)
     def conflict(request: Request, e: Conflict) -> Response:
@@ -210,9 +221,9 @@ def _rows(record: Record, sha: str, versions: dict[int | None, dict[str, int]]) 
 class _Guard(BaseHTTPMiddleware):
     """The token on every request, CSRF on every state change, and the security headers on every answer."""
 
-    def __init__(self, app: Any, token: str, csrf: str) -> None:
+    def __init__(self, app: Any, token: str, csrf: str, hosts: frozenset[str] | None) -> None:
         super().__init__(app)
-        self.token, self.csrf = token, csrf
+        self.token, self.csrf, self.hosts = token, csrf, hosts
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         cookie = f"imr_review_{request.url.port or 80}"
@@ -220,14 +231,26 @@ class _Guard(BaseHTTPMiddleware):
         by_bearer = bearer.startswith("Bearer ") and secrets.compare_digest(bearer[7:].encode(), self.token.encode())
         by_query = secrets.compare_digest(request.query_params.get("token", "").encode(), self.token.encode())
         by_cookie = secrets.compare_digest(request.cookies.get(cookie, "").encode(), self.token.encode())
-        if not (by_bearer or by_query or by_cookie):
-            response: Response = JSONResponse({"detail": "a token is needed: open the URL the server printed, "
+        length = request.headers.get("content-length", "")
+        if self.hosts is not None and request.url.hostname not in self.hosts:
+            response: Response = JSONResponse({"detail": "this server answers only requests addressed to "
+                                               f"{', '.join(sorted(self.hosts))}"}, status_code=400)
+        elif request.method not in ("GET", "HEAD", "OPTIONS") and not (length.isdigit() and int(length) <= MAX_BODY):
+            response = JSONResponse({"detail": f"a request body needs a Content-Length of at most {MAX_BODY} bytes"},
+                                    status_code=413)
+        elif not (by_bearer or by_query or by_cookie):
+            response = JSONResponse({"detail": "a token is needed: open the URL the server printed, "
                                                "or send Authorization: Bearer TOKEN"}, status_code=401)
         elif request.method not in ("GET", "HEAD", "OPTIONS") and not by_bearer and not (
                 secrets.compare_digest(request.headers.get("x-csrf-token", "").encode(), self.csrf.encode())
                 and _same_origin(request)):
             response = JSONResponse({"detail": "a change from the page needs its CSRF token and the same origin"},
                                     status_code=403)
+        elif by_query and request.method == "GET" and not request.url.path.startswith("/api/"):
+            # A page opened with the token (the printed URL): the cookie is set, the token leaves the address bar.
+            kept = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            response = RedirectResponse(request.url.path + (f"?{kept}" if kept else ""), status_code=303)
+            response.set_cookie(cookie, self.token, httponly=True, samesite="strict", path="/")
         else:
             response = await call_next(request)
             if by_query:

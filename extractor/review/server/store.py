@@ -13,7 +13,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import duckdb
 from pydantic import ValidationError
@@ -41,6 +41,10 @@ class NotFound(ImrExtractError):
 
 class Invalid(ImrExtractError):
     """A correction the record's model refuses (the message says why); nothing is stored."""
+
+
+class Unreadable(ImrExtractError):
+    """A stored record that this version's model refuses (written by another version): extract it again."""
 
 
 class Conflict(ImrExtractError):
@@ -105,9 +109,9 @@ class ReviewStore:
             if not {"letters", "items"} <= tables:
                 raise ConfigurationError(f"{self.path}: not an imr-extract store (no letters and items tables)")
             create_review_schema(self._con)
-        except duckdb.Error as e:
+            self.queue = self._load_queue()
+        except duckdb.Error as e:  # not DuckDB, or cut short: its header reads, a page it lacks does not
             raise ConfigurationError(f"{self.path}: cannot open as a DuckDB store ({e})") from e
-        self.queue = self._load_queue()
         # What the queue's filters offer (the flags do not change while the server runs).
         self.choices = {name: sorted({str(getattr(e, attr)) for e in self.queue if getattr(e, attr)})
                         for name, attr in (("field", "field"), ("reason", "code"), ("category", "category"),
@@ -183,7 +187,15 @@ class ReviewStore:
         histories: dict[str, list[dict[str, Any]]] = {}
         for sha, *row in cursor.fetchall():
             histories.setdefault(sha, []).append(dict(zip(names, row, strict=True)))
-        return {sha: _build(text, keys.get(path, {}), histories.get(sha, [])) for sha, (path, text) in found.items()}
+        letters = {}
+        for sha, (path, text) in found.items():
+            try:
+                letters[sha] = _build(text, keys.get(path, {}), histories.get(sha, []))
+            except ValidationError as e:
+                first = e.errors()[0]
+                raise Unreadable(f"{path}: the stored record is refused by this version's record model "
+                                 f"({'.'.join(map(str, first['loc']))}: {first['msg']}); extract it again") from None
+        return letters
 
     def item(self, item_id: str) -> dict[str, Any]:
         """One item as the API gives it."""
@@ -266,7 +278,9 @@ def _build(text: str, index_of: dict[str, int], history: list[dict[str, Any]]) -
         index = None if h["item_key"] is None else index_of[h["item_key"]]
         corrections.setdefault(index, {})[h["field"]] = json.loads(h["new_value"])
         versions.setdefault(index, {})[h["field"]] = int(h["id"])
-    return Letter(apply_corrections(Record.model_validate_json(text), corrections), versions, history, index_of)
+    # A stored correction the model refuses is not applied: the letter still opens and the field can be decided again.
+    return Letter(apply_corrections(Record.model_validate_json(text), corrections, skip_refused=True),
+                  versions, history, index_of)
 
 
 def flags_of(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -292,6 +306,11 @@ def _split_id(item_id: str) -> tuple[str, int]:
 
 def _validated(record: Record, index: int | None, field_name: str, value: Any) -> Any:
     """The value as the record's model reads it (JSON form), or ``Invalid`` with the model's reason."""
+    model: type[Record] | type[Item] = Record if index is None else Item
+    annotation = model.model_fields[field_name].annotation
+    if isinstance(value, bool) and annotation is not bool and bool not in get_args(annotation):
+        # Pydantic reads true as 1 in lax mode; a reviewer's true is never a quantity or an age.
+        raise Invalid(f"{field_name}: {json.dumps(value)} is not a {field_name} value")
     try:
         if index is None:
             if field_name == "reviewer_licensure" and (not isinstance(value, list)
