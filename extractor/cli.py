@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import hashlib
 import json
 import logging
@@ -14,25 +12,19 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.markup import escape
 
-from . import evaluation
 from .errors import ImrExtractError, display_path
-from .evaluation.report import print_report
-from .models import Record
-from .pipeline import extract_many, resolve_backend
-from .progress import RunProgress
-from .read import iter_letter_paths
 from .resources import examples_dir
-from .settings import Settings
-from .sinks import open_sink, output_lock
+
+if TYPE_CHECKING:  # the commands import what they use, so that `--help` and light commands start at once
+    from .models import Record
+    from .settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Structured records from California IMR letters.")
 err = Console(stderr=True, soft_wrap=True)
@@ -52,9 +44,6 @@ class _WarningsToStderr(logging.Handler):
 
 logging.getLogger("extractor").addHandler(_WarningsToStderr(logging.WARNING))
 logging.getLogger("extractor").propagate = False
-# The interpreter's last garbage collection walks the parser's large tables for 1-2 s; frozen
-# objects are skipped, so the command (an interrupted one too) ends at once.
-atexit.register(gc.freeze)
 
 BackendOption = Annotated[
     str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm or hybrid.", show_default=False)
@@ -70,6 +59,11 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress: o
 
 
 def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from .settings import Settings
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
@@ -85,6 +79,8 @@ def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
 
 
 def _announce_backend(settings: Settings) -> str:
+    from .pipeline import resolve_backend
+
     try:
         chosen = resolve_backend(settings.backend, settings)
     except ImrExtractError as e:
@@ -132,6 +128,9 @@ def extract(
     (or the command could not start); 130: interrupted (run it again with --resume).
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
+    from .pipeline import extract_many
+    from .read import iter_letter_paths
+
     settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
                          max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
@@ -149,6 +148,9 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
                    *, resume: bool, quiet: bool, label: str = "extracting") -> None:
     """Records for ``letter_paths`` into ``output`` (what it holds already skipped with ``resume``), with
     progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``."""
+    from .progress import RunProgress
+    from .sinks import open_sink, output_lock
+
     tally = _Tally(backend)
     try:
         with output_lock(output), closing(open_sink(output, resume=resume)) as sink, _interrupts():
@@ -272,6 +274,9 @@ def eval_command(
     no_cache: NoCacheOption = None,
 ) -> None:
     """Score extraction against hand-labelled gold files and print the figures."""
+    from . import evaluation
+    from .evaluation.report import print_report
+
     settings = _settings(backend=backend, base_url=base_url, model=model, mode=mode, max_concurrency=concurrency,
                          no_cache=no_cache)
     for folder in (letters, gold):
@@ -300,6 +305,9 @@ def eval_command(
 
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
+    from .pipeline import extract_many
+    from .progress import RunProgress
+
     todo = list(paths)
     with RunProgress(len(todo), console=err, label="evaluating", quiet=quiet) as progress:
         for record in extract_many(todo, backend=backend, settings=settings):
@@ -329,6 +337,8 @@ def batch_prepare(
     """Write the requests the online path would send for these letters as OpenAI Batch input files
     (at most 50,000 requests and 200 MB each) and a manifest. Nothing is sent: no key needed."""
     from .batch.prepare import prepare
+    from .progress import RunProgress
+    from .read import iter_letter_paths
 
     settings = _settings(model=model, mode=mode, context_tokens=context, no_cache=True)
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
@@ -540,6 +550,8 @@ def serve_local(
 @app.command()
 def schema() -> None:
     """Print the record's JSON Schema."""
+    from .models import Record
+
     typer.echo(json.dumps(Record.model_json_schema(), indent=2))
 
 

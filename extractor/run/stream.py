@@ -25,7 +25,7 @@ from ..llm.backends import extract_letter
 from ..llm.cache import open_cache
 from ..llm.client import ModelCaller, make_client
 from ..models import Record
-from ..read import LetterText, read_letter
+from ..read import LetterSource, LetterText, read_letter
 from ..record import error_record
 from ..settings import Settings
 
@@ -39,7 +39,7 @@ _paths = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-paths
 
 
 async def stream_records(
-    paths: Iterable[str | Path],
+    paths: Iterable[LetterSource],
     *,
     backend: str,
     settings: Settings,
@@ -60,7 +60,7 @@ async def stream_records(
     gate = asyncio.Semaphore(settings.max_concurrency)
     loop = asyncio.get_running_loop()
 
-    async def one(path: str | Path) -> Record:
+    async def one(path: LetterSource) -> Record:
         async with gate:
             try:
                 letter = await loop.run_in_executor(_reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
@@ -122,7 +122,7 @@ async def extract_paths(
 
 
 def iter_records(
-    paths: Iterable[str | Path],
+    paths: Iterable[LetterSource],
     *,
     backend: str,
     settings: Settings,
