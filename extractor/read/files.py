@@ -44,23 +44,23 @@ def read_letter(source: LetterSource, *, name: str | None = None, max_bytes: int
     the letter and the reason. Bytes are a PDF when ``name`` ends in ``.pdf`` or, for a name without
     ``.txt``, when they start with ``%PDF``; else text."""
     label, data = source_bytes(source, name=name, max_bytes=max_bytes)
-    p = Path(label)
-    suffix = p.suffix.lower()
-    if data is None and suffix not in SUPPORTED_SUFFIXES:
-        raise UnreadableFileError(p, f"unsupported file type {p.suffix or '(none)'!r}; expected .pdf or .txt")
-    if data is None:
-        data = _read_bytes(p, max_bytes)
+    suffix = Path(label).suffix.lower()  # the label, not a Path, goes into errors: "s3://b/k" keeps its "//"
+    if data is None:  # a path: source_bytes read everything else
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise UnreadableFileError(label, f"unsupported file type {Path(label).suffix or '(none)'!r}; expected .pdf or .txt")
+        assert isinstance(source, str | os.PathLike)
+        data = _read_bytes(Path(source), label, max_bytes)  # the path as given: its label may have escaped bytes
     if not data.strip():
-        raise UnreadableFileError(p, "file is empty")
+        raise UnreadableFileError(label, "file is empty")
     digest = hashlib.sha256(data).hexdigest()
     if suffix == ".pdf" or (suffix != ".txt" and data.lstrip()[:4] == b"%PDF"):
-        text, pages = _pdf_text(p, data)
+        text, pages = _pdf_text(label, data)
         warnings: list[str] = []
     else:
-        text, warnings = _decode_text(p, data)
+        text, warnings = _decode_text(label, data)
         pages = text.count(PAGE_BREAK) + 1
     if not text.strip():
-        raise UnreadableFileError(p, "file has no text")
+        raise UnreadableFileError(label, "file has no text")
     return LetterText(path=display_path(label), text=text, sha256=digest, pages=pages, warnings=warnings)
 
 
@@ -114,26 +114,26 @@ def _take(label: str, data: Any, max_bytes: int) -> bytes:
     return read
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
+def _read_bytes(path: Path, label: str, max_bytes: int) -> bytes:
     """The file's bytes; only a regular file, and never more than ``max_bytes`` of it (a symlink to
     a device or a FIFO would otherwise hang or never end)."""
     limit = f"over the {max_bytes / 1e6:.1f} MB limit for one letter (max_file_mb)"
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFileError(path, "not a regular file (a directory, FIFO or device?)")
+            raise UnreadableFileError(label, "not a regular file (a directory, FIFO or device?)")
         if info.st_size > max_bytes:
-            raise UnreadableFileError(path, f"file is {info.st_size / 1e6:.1f} MB, {limit}")
+            raise UnreadableFileError(label, f"file is {info.st_size / 1e6:.1f} MB, {limit}")
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as e:
-        raise UnreadableFileError(path, f"cannot read file: {e.strerror or e}") from e
+        raise UnreadableFileError(label, f"cannot read file: {e.strerror or e}") from e
     if len(data) > max_bytes:
-        raise UnreadableFileError(path, f"file grew while read, {limit}")
+        raise UnreadableFileError(label, f"file grew while read, {limit}")
     return data
 
 
-def _pdf_text(path: Path, data: bytes) -> tuple[str, int]:
+def _pdf_text(path: str, data: bytes) -> tuple[str, int]:
     if not data.lstrip().startswith(b"%PDF"):
         raise CorruptPdfError(path, "not a PDF file (no %PDF header)")
     texts = pdf_pages(path, data)
@@ -144,7 +144,7 @@ def _pdf_text(path: Path, data: bytes) -> tuple[str, int]:
     return text, pages
 
 
-def _decode_text(path: Path, data: bytes) -> tuple[str, list[str]]:
+def _decode_text(path: str, data: bytes) -> tuple[str, list[str]]:
     """Decode UTF-8 or UTF-16 (with or without a BOM); fall back to Windows-1252 with a warning
     rather than fail."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
