@@ -128,8 +128,8 @@ def extract(
     (or the command could not start); 130: interrupted (run it again with --resume).
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
-    from .pipeline import extract_many
     from .read import iter_letter_paths
+    from .read.pdf import start_reader
 
     settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
                          max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
@@ -139,6 +139,10 @@ def extract(
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
+    if settings.workers == 1 and any(p.lower().endswith(".pdf") for p in letter_paths):
+        start_reader()  # PDFium loads in its helper while the parser loads here
+    from .pipeline import extract_many
+
     chosen = _announce_backend(settings)
     _write_records(output, letter_paths, chosen, lambda todo: extract_many(todo, backend=chosen, settings=settings),
                    resume=resume, quiet=quiet)

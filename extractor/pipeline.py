@@ -10,6 +10,7 @@ from .errors import ConfigurationError
 from .models import Record
 from .parse import clean_letter, parse_letter
 from .read import LetterSource, LetterText, read_letter
+from .read.ahead import read_ahead
 from .record import error_record, parser_record
 from .settings import Settings
 
@@ -77,9 +78,11 @@ def extract_many(
 
         yield from iter_records(sources, backend=chosen, settings=settings, transport=transport)
         return
-    for source in sources:
+    for source, letter in read_ahead(sources, max_bytes=settings.max_file_bytes):
         try:
-            record = extract(source, backend=chosen, settings=settings)
+            if isinstance(letter, Exception):
+                raise letter
+            record = extract_text(letter, backend=chosen, settings=settings)
         except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
             record = error_record(source, e, chosen)
         yield record

@@ -8,6 +8,7 @@ answers are plain data; the parent turns them into the usual ``LetterError``s.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -115,6 +116,13 @@ class PdfReader:
 
 
 _shared = PdfReader()
+
+
+def start_reader() -> None:
+    """Start this process's reader helper now (if it is not running), so that it loads PDFium while
+    the caller does other work; the calling thread should live as long as the process."""
+    with _shared._lock, contextlib.suppress(OSError):  # could not start: the first PDF says why
+        _shared._connection()
 
 
 def pdf_pages(path: str | Path, data: bytes) -> list[str]:

@@ -1,0 +1,34 @@
+"""Letters read one ahead of the one being parsed: PDFium works in the reader's helper process while
+this process parses, so on two cores a batch costs about what the slower of the two does, not their sum."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from .files import LetterSource, LetterText, read_letter
+
+# One long-lived thread: the PDF reader's helper lives as long as the thread that started it.
+_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read-ahead")
+
+
+def read_ahead(sources: Iterable[LetterSource], *, max_bytes: int) -> Iterator[tuple[LetterSource, LetterText | Exception]]:
+    """Each source with its letter, or with the exception reading it raised, in order; the next
+    letter is read while the caller works on this one."""
+
+    def read(source: LetterSource) -> LetterText | Exception:
+        try:
+            return read_letter(source, max_bytes=max_bytes)
+        except Exception as e:  # noqa: BLE001 - handed to the caller with its letter
+            return e
+
+    ahead: deque[tuple[LetterSource, Future[LetterText | Exception]]] = deque()
+    for source in sources:
+        ahead.append((source, _reader.submit(read, source)))
+        if len(ahead) > 1:
+            done, letter = ahead.popleft()
+            yield done, letter.result()
+    while ahead:
+        done, letter = ahead.popleft()
+        yield done, letter.result()
