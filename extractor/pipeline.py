@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from .errors import ConfigurationError
@@ -71,20 +71,33 @@ def extract_many(
     if settings.workers > 1 and transport is None:
         from .run.shards import extract_sharded
 
-        yield from extract_sharded(sources, backend=chosen, settings=settings, run=extract_many)
+        yield from extract_sharded(sources, backend=chosen, settings=settings, run=_in_this_process)
         return
-    if chosen != "offline":
+    yield from _in_this_process(sources, backend=chosen, settings=settings, transport=transport, ahead=1)
+
+
+def _in_this_process(
+    sources: Iterable[LetterSource],
+    *,
+    backend: str,
+    settings: Settings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    ahead: int = 0,
+) -> Iterator[Record]:
+    """The batch in this process (and in each worker's). ``ahead``: offline, letters read while one is
+    parsed; none in a worker, so that a worker that dies costs only the letter it was on."""
+    if backend != "offline":
         from .run.stream import iter_records
 
-        yield from iter_records(sources, backend=chosen, settings=settings, transport=transport)
+        yield from iter_records(sources, backend=backend, settings=settings, transport=transport)
         return
-    for source, letter in read_ahead(sources, max_bytes=settings.max_file_bytes):
+    for source, letter in read_ahead(sources, max_bytes=settings.max_file_bytes, ahead=ahead):
         try:
             if isinstance(letter, Exception):
                 raise letter
-            record = extract_text(letter, backend=chosen, settings=settings)
+            record = extract_text(letter, backend=backend, settings=settings)
         except Exception as e:  # noqa: BLE001 - one letter's failure, whatever it is, must not end the batch
-            record = error_record(source, e, chosen)
+            record = error_record(source, e, backend)
         yield record
 
 

@@ -13,9 +13,10 @@ from .files import LetterSource, LetterText, read_letter
 _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read-ahead")
 
 
-def read_ahead(sources: Iterable[LetterSource], *, max_bytes: int) -> Iterator[tuple[LetterSource, LetterText | Exception]]:
+def read_ahead(sources: Iterable[LetterSource], *, max_bytes: int,
+               ahead: int = 1) -> Iterator[tuple[LetterSource, LetterText | Exception]]:
     """Each source with its letter, or with the exception reading it raised, in order; the next
-    letter is read while the caller works on this one."""
+    ``ahead`` letters are read while the caller works on this one (taken from ``sources`` early)."""
 
     def read(source: LetterSource) -> LetterText | Exception:
         try:
@@ -23,12 +24,12 @@ def read_ahead(sources: Iterable[LetterSource], *, max_bytes: int) -> Iterator[t
         except Exception as e:  # noqa: BLE001 - handed to the caller with its letter
             return e
 
-    ahead: deque[tuple[LetterSource, Future[LetterText | Exception]]] = deque()
+    queue: deque[tuple[LetterSource, Future[LetterText | Exception]]] = deque()
     for source in sources:
-        ahead.append((source, _reader.submit(read, source)))
-        if len(ahead) > 1:
-            done, letter = ahead.popleft()
+        queue.append((source, _reader.submit(read, source)))
+        if len(queue) > ahead:
+            done, letter = queue.popleft()
             yield done, letter.result()
-    while ahead:
-        done, letter = ahead.popleft()
+    while queue:
+        done, letter = queue.popleft()
         yield done, letter.result()
