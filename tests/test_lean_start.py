@@ -29,6 +29,13 @@ def test_importing_the_package_and_the_command_line_loads_nothing_heavy(tmp_path
     assert not loaded & (HEAVY | {"pydantic", "rapidfuzz"}), loaded & (HEAVY | {"pydantic", "rapidfuzz"})
 
 
+def test_an_offline_batch_over_workers_loads_no_model_stack(tmp_path: Path) -> None:
+    """Each worker process runs the pipeline and the sharding: the model client (openai, instructor,
+    httpx) is 40 MB a process that an offline batch does not use."""
+    loaded = _loaded("import extractor.pipeline, extractor.run.shards", tmp_path=tmp_path)
+    assert not loaded & (HEAVY | {"httpx", "httpx2", "diskcache"}), loaded & (HEAVY | {"httpx", "httpx2", "diskcache"})
+
+
 @pytest.mark.parametrize("command", [["--help"], ["extract", "--help"], ["schema"], ["cache", "stats"]])
 def test_light_commands_load_only_what_they_use(command: list[str], tmp_path: Path) -> None:
     loaded = _loaded("from extractor.cli import main; main()", *command, tmp_path=tmp_path)

@@ -25,7 +25,7 @@ from ..models import Record
 from ..read import LetterSource, portable, source_name
 from ..record import error_record
 from ..settings import Settings
-from .stream import WINDOW_PER_SLOT
+from . import WINDOW_PER_SLOT
 
 _POLL_SECONDS = 0.5
 # What a worker runs on its share: the ordinary single-process batch. It is handed in (and pickled by

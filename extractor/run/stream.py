@@ -28,10 +28,10 @@ from ..models import Record
 from ..read import LetterSource, LetterText, read_letter
 from ..record import error_record
 from ..settings import Settings
+from . import WINDOW_PER_SLOT
 
 T = TypeVar("T")
 R = TypeVar("R")
-WINDOW_PER_SLOT = 4  # letters started ahead of the oldest unfinished one, per concurrency slot
 # Letters are read in one long-lived thread: PDFium runs without the GIL, so reading overlaps the
 # other letters' work, and the PDF reader process it starts lives as long as this thread.
 _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read")
