@@ -120,3 +120,11 @@ def test_concurrent_first_builds_leave_one_whole_index(small_lexicon: list[int])
         t.join()
     assert not errors
     assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_names_remembered_between_lookups_give_the_same_entries(small_lexicon: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexicon, "_REMEMBERED", 3)  # forgets often
+    first = lexicon.find(["Ultram", "lidocaine", "patch", "Lidoderm"])
+    for _ in range(3):
+        assert lexicon.find(["Ultram", "lidocaine", "patch", "Lidoderm"]) == first
+        assert lexicon.find(["lidoderm", "x", "ULTRAM"]) == [(first[2][0], 0, 1), (first[1][0], 2, 3)]

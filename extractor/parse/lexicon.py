@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SOURCE = "drug_named_entity_recognition"
 FORMAT = 1  # bump when what the index holds or how it is built changes
 _CHUNK = 500  # names per query (SQLite's bound on parameters is far above)
+_REMEMBERED = 100_000  # names whose entries a process keeps (a few MB)
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,24 @@ class Index:
         # immutable: no locks and no journal, so a read-only or shared file is fine
         self._db = sqlite3.connect(f"{path.absolute().as_uri()}?immutable=1", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        self._seen: dict[str, tuple[Entry, ...]] = {}
 
     def lookup(self, names: set[str]) -> dict[str, list[Entry]]:
-        """The entries of each of ``names`` the lexicon knows, in the lexicon's order."""
-        found: dict[str, list[Entry]] = {}
-        wanted = sorted(names)
+        """The entries of each of ``names`` the lexicon knows, in the lexicon's order. Names seen
+        before are answered from memory: requests repeat the same few hundred words."""
         with self._lock:
+            if len(self._seen) + len(names) > _REMEMBERED:
+                self._seen.clear()
+            wanted = sorted(names - self._seen.keys())
+            self._seen.update(dict.fromkeys(wanted, ()))
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start:start + _CHUNK]
                 rows = self._db.execute(
                     f"SELECT variant, name, is_brand, drugbank_id, mesh_id FROM variants "  # noqa: S608 - placeholders only
                     f"WHERE variant IN ({','.join('?' * len(chunk))}) ORDER BY variant, seq", chunk)
                 for variant, name, brand, drugbank, mesh in rows:
-                    found.setdefault(variant, []).append(Entry(name, None if brand is None else bool(brand), drugbank, mesh))
-        return found
+                    self._seen[variant] += (Entry(name, None if brand is None else bool(brand), drugbank, mesh),)
+            return {name: list(self._seen[name]) for name in names if self._seen.get(name)}
 
 
 @lru_cache(maxsize=1)
