@@ -78,7 +78,7 @@ class Index:
         with self._lock:
             if len(self._seen) + len(names) > _REMEMBERED:
                 self._seen.clear()
-            wanted = sorted(names - self._seen.keys())
+            wanted = sorted(n for n in names if n not in self._seen)
             self._seen.update(dict.fromkeys(wanted, ()))
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start:start + _CHUNK]
