@@ -1,74 +1,82 @@
-"""Offline backend speed on the real-letter corpus: prints its figures, asserts nothing.
+"""The offline backend as users run it, whole processes, beside pypdfium2 alone: prints its figures,
+asserts nothing.
 
-    python benchmarks/bench_offline.py [--pdf-dir DIR] [--txt-dir DIR] [--repeat N]
+    python benchmarks/bench_offline.py [--pdf-dir DIR] [--repeat 3]
 
-Figures: (1) PDF end to end (read + parse + record) against pypdfium2 text extraction alone on
-the same files, measured in the same run, as a ratio of speeds; (2) text input letters/s on one
-core (the poppler renderings); (3) peak resident memory. Imports and the drug lexicon are loaded
-before timing (a warm process, as in any batch); the cold start is printed apart.
+In one run, alternating each command with its baseline, the median of ``--repeat``: one PDF letter
+and the whole folder, ``imr-extract extract`` (offline, to JSONL) against ``pdfium_text.py`` (the text
+of the same PDFs with pypdfium2, nothing else): wall time and peak memory of the process tree (the
+command, its PDF reader helper and its workers: ``proc_peak.py``); ``--workers 2`` on the folder; and
+``imr-extract --help``. Each command starts cold (a new interpreter; the drug lexicon's index already
+built, as after the first use). The machine's load is printed: timings on a shared machine are noisy,
+the ratios from one alternating run less so.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
-import time
+import statistics
+import sys
+import tempfile
 from pathlib import Path
 
-import pypdfium2 as pdfium
-
 HERE = Path(__file__).resolve().parent
-CORPUS = HERE.parent.parent / "shared" / "data" / "real-letters"
+sys.path.insert(0, str(HERE))
+from proc_peak import Run, measure  # noqa: E402 - benchmarks/ is not a package
+
+CORPUS = HERE.parent.parent / "shared" / "data" / "real-letters" / "pdf"
+CLI = str(Path(sys.executable).with_name("imr-extract"))
+BASELINE = [sys.executable, str(HERE / "pdfium_text.py")]
+TARGETS = {"one": (4.0, 150), "corpus": (1.5, 150)}
 
 
-def pdfium_only(paths: list[Path]) -> None:
-    for path in paths:
-        pdf = pdfium.PdfDocument(path)
-        for page in pdf:
-            textpage = page.get_textpage()
-            textpage.get_text_range()
-            textpage.close()
-            page.close()
-        pdf.close()
-
-
-def timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
+def median(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(r, field) for r in runs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pdf-dir", type=Path, default=CORPUS / "pdf")
-    parser.add_argument("--txt-dir", type=Path, default=CORPUS / "txt")
+    parser.add_argument("--pdf-dir", type=Path, default=CORPUS)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-
-    cold_start = time.perf_counter()
-    from extractor import extract, extract_many
-
     pdfs = sorted(args.pdf_dir.glob("*.pdf"))
-    texts = sorted(args.txt_dir.glob("*.txt"))
-    extract(pdfs[0])  # loads the drug lexicon
-    print(f"cold start (imports + first letter): {time.perf_counter() - cold_start:.2f} s")
-
-    def run_all(paths: list[Path]) -> None:
-        for record in extract_many(paths):
-            assert record.ok, record.error
-
-    best_pdfium = min(timed(pdfium_only, pdfs) for _ in range(args.repeat))
-    best_pdf = min(timed(run_all, pdfs) for _ in range(args.repeat))
-    best_txt = min(timed(run_all, texts) for _ in range(args.repeat))
-    print(f"PDF letters: {len(pdfs)}")
-    print(f"pypdfium2 text extraction alone: {len(pdfs) / best_pdfium:8.1f} letters/s")
-    print(f"offline extraction end to end:   {len(pdfs) / best_pdf:8.1f} letters/s")
-    print(f"ratio end-to-end / pypdfium2:    {best_pdfium / best_pdf:8.2f}  (target >= 0.6)")
-    print(f"text letters: {len(texts)}, offline extraction: {len(texts) / best_txt:8.1f} letters/s on one core  (target >= 500)")
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak memory (max RSS): {peak_kb / 1024:.1f} MiB")
+    one = pdfs[0]
+    print(f"load before: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs; {len(pdfs)} PDFs in {args.pdf_dir}")
+    with tempfile.TemporaryDirectory(prefix="imr-bench-offline-") as tmp:
+        out = Path(tmp) / "records.jsonl"
+        extract = [CLI, "extract", "--backend", "offline", "--quiet", "-o", str(out)]
+        jobs = {
+            "one": (extract + [str(one)], BASELINE + [str(one)]),
+            "corpus": (extract + [str(args.pdf_dir)], BASELINE + [str(args.pdf_dir)]),
+            "workers2": (extract + ["--workers", "2", str(args.pdf_dir)], None),
+            "help": ([CLI, "--help"], None),
+        }
+        measure(jobs["one"][0])  # the lexicon's index, if this install has not built it yet
+        runs: dict[str, list[Run]] = {f"{job}{side}": [] for job in jobs for side in ("", "-baseline")}
+        for _ in range(args.repeat):
+            for job, (command, baseline) in jobs.items():
+                out.unlink(missing_ok=True)
+                runs[job].append(measure(command))
+                if baseline is not None:
+                    runs[f"{job}-baseline"].append(measure(baseline))
+    assert all(r.code == 0 for rs in runs.values() for r in rs), {k: [r.code for r in rs] for k, rs in runs.items()}
+    print(f"{'job':34} {'wall s':>7} {'peak MiB (largest / sum)':>25} {'processes':>9}")
+    for job, label in (("one", f"one PDF letter ({one.name})"), ("corpus", f"{len(pdfs)} PDFs"),
+                       ("workers2", f"{len(pdfs)} PDFs, --workers 2"), ("help", "imr-extract --help")):
+        for key, who in ((job, "imr-extract"), (f"{job}-baseline", "pypdfium2 only")):
+            if runs[key]:
+                r = runs[key]
+                print(f"{label + ', ' + who:34.34} {median(r, 'seconds'):7.2f} {median(r, 'peak_max_mib'):12.1f} / "
+                      f"{median(r, 'peak_sum_mib'):10.1f} {max(x.processes for x in r):9d}")
+        if job in TARGETS:
+            ratio = median(runs[job], "seconds") / median(runs[f"{job}-baseline"], "seconds")
+            wall_target, memory_target = TARGETS[job]
+            print(f"  ratio {ratio:.2f}x (target <= {wall_target}x); peak summed {median(runs[job], 'peak_sum_mib'):.0f} MiB "
+                  f"(target <= {memory_target} MiB)")
+    print(f"  --workers 2 peak summed over the processes: {median(runs['workers2'], 'peak_sum_mib'):.0f} MiB (target <= 250 MiB)")
+    print(f"  imr-extract --help: {median(runs['help'], 'seconds'):.2f} s (target <= 0.3 s)")
+    print(f"load after: {os.getloadavg()[0]:.1f} (1 min)")
 
 
 if __name__ == "__main__":

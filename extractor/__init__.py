@@ -6,22 +6,49 @@
         ...
 """
 
-from .errors import (
-    ConfigurationError,
-    CorruptPdfError,
-    ImrExtractError,
-    LetterError,
-    ModelError,
-    NotAnImrLetterError,
-    NoTextLayerError,
-    UnreadableFileError,
-    WorkerError,
-)
-from .evaluation import EvalReport, evaluate, load_gold, score
-from .models import Category, Citation, ErrorInfo, ExtractionWarning, Item, Provenance, Reason, Record, Span, Usage
-from .pipeline import extract, extract_many
-from .read import LetterText, iter_letter_paths, read_letter
-from .settings import Settings
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from .errors import (
+        ConfigurationError,
+        CorruptPdfError,
+        ImrExtractError,
+        LetterError,
+        ModelError,
+        NotAnImrLetterError,
+        NoTextLayerError,
+        UnreadableFileError,
+        WorkerError,
+    )
+    from .evaluation import EvalReport, evaluate, load_gold, score
+    from .models import Category, Citation, ErrorInfo, ExtractionWarning, Item, Provenance, Reason, Record, Span, Usage
+    from .pipeline import extract, extract_many
+    from .read import LetterText, iter_letter_paths, read_letter
+    from .settings import Settings
+
+# Where each public name lives: a module is imported when one of its names is first used, so that
+# ``import extractor`` (and the command line's start, ``--help``) costs only what is used.
+_HOMES = {
+    **dict.fromkeys(["ConfigurationError", "CorruptPdfError", "ImrExtractError", "LetterError", "ModelError",
+                     "NotAnImrLetterError", "NoTextLayerError", "UnreadableFileError", "WorkerError"], "errors"),
+    **dict.fromkeys(["EvalReport", "evaluate", "load_gold", "score"], "evaluation"),
+    **dict.fromkeys(["Category", "Citation", "ErrorInfo", "ExtractionWarning", "Item", "Provenance", "Reason", "Record",
+                     "Span", "Usage"], "models"),
+    **dict.fromkeys(["extract", "extract_many"], "pipeline"),
+    **dict.fromkeys(["LetterText", "iter_letter_paths", "read_letter"], "read"),
+    "Settings": "settings",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'extractor' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Category",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import gc
 import json
 import logging
@@ -12,32 +11,27 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.text import Text
 
-from . import evaluation
 from .errors import ImrExtractError, display_path
-from .evaluation.report import print_report
-from .models import ENDPOINT_FAILED, Record
-from .pipeline import extract_many, resolve_backend
-from .progress import RunProgress
-from .read import iter_letter_paths
-from .read.files import file_sha256
 from .redact import RedactedStream, Redactor
 from .resources import examples_dir
-from .settings import Settings
-from .sinks import open_sink, output_lock
 from .writable import check_output_file, check_output_folder
 
+if TYPE_CHECKING:  # the commands import what they use, so that `--help` and light commands start at once
+    from .models import Record
+    from .settings import Settings
+
+# Plain help (click's layout): typer's rich help loads rich's Markdown parser, a third of `--help`'s time.
+PLAIN_HELP: Any = None
 # A traceback (a bug) never lists local variables: one of them could hold the key.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Structured records from California IMR letters.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=PLAIN_HELP,
+                  pretty_exceptions_show_locals=False, help="Structured records from California IMR letters.")
 # Everything the command prints goes through these two: paths and letter text are printed as text,
 # never read as rich markup, and the secrets of every Settings built (``_settings``) never show (no
 # highlighting either: its colour codes could split a key in two on a terminal, past the redaction).
@@ -62,9 +56,6 @@ class _WarningsToStderr(logging.Handler):
 
 logging.getLogger("extractor").addHandler(_WarningsToStderr(logging.WARNING))
 logging.getLogger("extractor").propagate = False
-# The interpreter's last garbage collection walks the parser's large tables for 1-2 s; frozen
-# objects are skipped, so the command (an interrupted one too) ends at once.
-atexit.register(gc.freeze)
 
 BackendOption = Annotated[
     str | None, typer.Option("--backend", "-b", help="auto (default), offline, llm, hybrid or cascade.", show_default=False)
@@ -89,6 +80,11 @@ def _warn(message: str) -> None:
 
 
 def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from .settings import Settings
+
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         _shown.add(settings.secrets)
@@ -117,6 +113,8 @@ def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
 
 
 def _announce_backend(settings: Settings) -> str:
+    from .pipeline import resolve_backend
+
     try:
         chosen = resolve_backend(settings.backend, settings)
     except ImrExtractError as e:
@@ -164,6 +162,9 @@ def extract(
     (or the command could not start); 130: interrupted (run it again with --resume).
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
+    from .read import iter_letter_paths
+    from .read.pdf import start_reader
+
     settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
                          max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
@@ -172,6 +173,10 @@ def extract(
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
+    if settings.workers == 1 and any(p.lower().endswith(".pdf") for p in letter_paths):
+        start_reader()  # PDFium loads in its helper while the parser loads here
+    from .pipeline import extract_many
+
     chosen = _announce_backend(settings)
     _write_records(output, letter_paths, chosen, lambda todo: extract_many(todo, backend=chosen, settings=settings),
                    resume=resume, quiet=quiet, endpoint=settings.endpoint)
@@ -182,6 +187,10 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
     """Records for ``letter_paths`` into ``output`` (what it holds already skipped with ``resume``), with
     progress, the last lines and the exit code: the end of ``extract`` and ``batch collect``. The first
     letter the model ``endpoint`` failed is said at once, naming it; the count comes at the end."""
+    from .progress import RunProgress
+    from .sinks import open_sink, output_lock
+
+    _working()
     tally = _Tally(backend)
     watch = _EndpointWatch(endpoint)
     try:
@@ -226,6 +235,8 @@ class _EndpointWatch:
     def see(self, record: Record) -> None:
         if self.said or not record.endpoint_failed:
             return
+        from .models import ENDPOINT_FAILED
+
         self.said = True
         why = next(w.message for w in record.warnings if w.code == ENDPOINT_FAILED)
         _warn(f"the model endpoint {self.endpoint} failed: {why}; letters keep the parser's values for what it did "
@@ -260,6 +271,8 @@ class _Tally:
 
 def _not_done(paths: list[str], completed: dict[str, str]) -> list[str]:
     """The paths the output does not hold yet with their current content (a changed file is redone)."""
+    from .read.files import file_sha256
+
     return [p for p in paths if (stored := completed.get(display_path(p))) is None or file_sha256(p) != stored]
 
 
@@ -313,6 +326,9 @@ def eval_command(
 ) -> None:
     """Score extraction against hand-labelled gold files and print the figures. Exit 1 when a gold file
     was left out (not of the contract's types: named on stderr), 2 when nothing could be scored."""
+    from . import evaluation
+    from .evaluation.report import print_report
+
     settings = _settings(backend=backend, base_url=base_url, model=model, mode=mode, max_concurrency=concurrency,
                          no_cache=no_cache)
     for folder in (letters, gold):
@@ -355,6 +371,10 @@ def eval_command(
 
 
 def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list[Record], quiet: bool) -> list[Record]:
+    from .pipeline import extract_many
+    from .progress import RunProgress
+
+    _working()
     todo = list(paths)
     watch = _EndpointWatch(settings.endpoint)
     with RunProgress(len(todo), console=err, label="evaluating", quiet=quiet) as progress:
@@ -365,7 +385,7 @@ def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list
     return into
 
 
-batch_app = typer.Typer(no_args_is_help=True, help=(
+batch_app = typer.Typer(no_args_is_help=True, rich_markup_mode=PLAIN_HELP, help=(
     "The model step at scale: requests as OpenAI Batch files (half the price; `vllm run-batch` reads them too), "
     "then records from the answers."))
 app.add_typer(batch_app, name="batch")
@@ -386,6 +406,8 @@ def batch_prepare(
     """Write the requests the online path would send for these letters as OpenAI Batch input files
     (at most 50,000 requests and 200 MB each) and a manifest. Nothing is sent: no key needed."""
     from .batch.prepare import prepare
+    from .progress import RunProgress
+    from .read import iter_letter_paths
 
     settings = _settings(model=model, mode=mode, context_tokens=context, no_cache=True)
     _check_outputs(folders=[output])
@@ -394,6 +416,7 @@ def batch_prepare(
     if not letter_paths:
         _fail("no .pdf or .txt letters given: pass files or folders, or --examples")
     letters = requests = failed = doubtless = 0
+    _working()
     try:
         with RunProgress(len(letter_paths), console=err, label="preparing", quiet=quiet) as progress:
             for prepared in prepare(letter_paths, output, backend=backend, settings=settings):
@@ -503,7 +526,7 @@ def batch_collect(
                    resume=resume, quiet=quiet, endpoint=settings.endpoint, label="collecting")
 
 
-cache_app = typer.Typer(no_args_is_help=True, help="The cache of model answers.")
+cache_app = typer.Typer(no_args_is_help=True, rich_markup_mode=PLAIN_HELP, help="The cache of model answers.")
 app.add_typer(cache_app, name="cache")
 
 
@@ -660,12 +683,17 @@ def serve_local(
 @app.command()
 def schema() -> None:
     """Print the record's JSON Schema."""
+    from .models import Record
+
     _echo(json.dumps(Record.model_json_schema(), indent=2))
 
 
 def main() -> None:
     """The console script: each command says what went wrong in one line; anything it did not foresee is
     still one line here (``IMR_DEBUG=1`` shows the traceback)."""
+    # Start-up only allocates (imports, pydantic's classes, the command's set-up): a collection then
+    # frees nothing and costs a tenth of the start. ``_working`` turns collection back on.
+    gc.disable()
     try:
         app()
     except Exception as e:
@@ -674,3 +702,9 @@ def main() -> None:
         err.print(Text.assemble(("error:", "bold red"), f" unexpected {type(e).__name__}: {' '.join(str(e).split())} "
                                 "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)"))
         raise SystemExit(EXIT_NOTHING_EXTRACTED) from None
+
+
+def _working() -> None:
+    """The command is set up: what start-up made is kept out of collections for good, which resume."""
+    gc.freeze()
+    gc.enable()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
-def display_path(path: str | Path) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
     """The path as text that can always be printed and serialised: bytes of a file name that are
     not UTF-8 become ``\\xNN`` escapes (the same name always gives the same text)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from .models import Record
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from .models import Record
 
 PLAIN_EVERY_SECONDS = 10.0  # a plain line at most this often, so a log of 100,000 letters stays readable
 
@@ -30,6 +33,8 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         if not self.quiet and self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
                                  TextColumn("{task.fields[counts]}"), console=self.console, transient=True)

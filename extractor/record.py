@@ -11,7 +11,7 @@ from typing import Any
 from .errors import LetterError, display_path
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
 from .parse import ParsedLetter
-from .read import LetterText
+from .read import LetterSource, LetterText, source_name
 from .verify import verify
 
 
@@ -38,12 +38,16 @@ def parser_record(letter: LetterText, parsed: ParsedLetter, backend: str) -> Rec
     ), letter.text)
 
 
-def error_record(path: str | Path, error: Exception, backend: str) -> Record:
-    """A record that carries only the letter's identity and why it gave no record."""
+def error_record(source: LetterSource, error: Exception, backend: str) -> Record:
+    """A record that carries only the letter's identity (its path, or the name given with its bytes)
+    and why it gave no record."""
     reason = error.reason if isinstance(error, LetterError) else str(error) or "no message"
     if isinstance(error, MemoryError):
         reason = "ran out of memory on this letter"
-    name = display_path(path)
+    try:
+        name = display_path(source_name(source))
+    except TypeError:  # bytes without a name: the error says so
+        name = "(unnamed letter)"
     return Record(
         document_id=Path(name).stem,
         provenance=provenance(name, None, backend),

@@ -16,9 +16,11 @@ import json
 import re
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .models import Record
+if TYPE_CHECKING:  # the command line builds its redacting consoles at start-up, before any record exists
+    from .models import Record
 
 REDACTED = "[redacted]"
 # Shorter than this, a "key" is a local server's placeholder (vLLM's EMPTY, none), not a secret:
@@ -59,6 +61,8 @@ class Redactor:
         """The record, every string in it redacted (the same object when it holds no secret)."""
         if self._pattern is None:
             return record
+        from .models import Record
+
         dumped = record.model_dump_json()
         if self._pattern.search(dumped) is None:
             return record

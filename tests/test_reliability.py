@@ -78,14 +78,17 @@ def test_poison_letters_cost_only_themselves(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_kill_9_at_random_moments_then_resume_gives_each_letter_exactly_once(tmp_path: Path, suffix: str) -> None:
-    letters = unique_letters(tmp_path / "letters", 300)
+    letters = unique_letters(tmp_path / "letters", 1000)  # a run that lasts past the kills (300 end in under 2 s now)
     expected = Counter(str(p) for p in letters)
     rng = random.Random(8)
     cut_short = 0
     for trial in range(10):
         out = tmp_path / f"trial-{trial}{suffix}"
         run = _start("extract", tmp_path / "letters", "-o", out)
-        time.sleep(rng.uniform(0.5, 2.5))
+        deadline = time.monotonic() + 60
+        while not out.exists() and run.poll() is None and time.monotonic() < deadline:  # started: the output is open
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 2.0))
         run.kill()
         run.communicate()
         cut_short += run.returncode == -signal.SIGKILL and out.exists()

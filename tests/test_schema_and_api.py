@@ -15,6 +15,8 @@ def test_exported_schema_matches_the_models() -> None:
 
 
 def test_all_is_complete() -> None:
+    for name in extractor.__all__:  # loaded on first use
+        getattr(extractor, name)
     public = {name for name in vars(extractor) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(extractor, name)).__name__ == "module"}
     assert public - modules == set(extractor.__all__)

@@ -1,13 +1,14 @@
 """Medications in a request: generic names, strength and quantity.
 
-Brand -> generic comes from drug-named-entity-recognition (offline, loaded on first use); a small
-table covers workers' comp products it lacks (combination opioids, compounded kits).
+Brand -> generic comes from drug-named-entity-recognition (offline, through the compact index in
+``lexicon``); a small table covers workers' comp products it lacks (combination opioids, compounded kits).
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+
+from . import lexicon
 
 # Products drug-named-entity-recognition does not know, or names only as a class.
 EXTRA_GENERICS = {
@@ -59,22 +60,15 @@ _QUANTITY = re.compile(r"#\s*(\d+)")
 _NOT_DRUGS = {"oxygen", "water", "ice", "heat", "gym", "pool", "massage", "nurse", "unit", "home"}
 
 
-@lru_cache(maxsize=1)
-def _finder():  # type: ignore[no-untyped-def]
-    from drug_named_entity_recognition import find_drugs
-
-    return find_drugs
-
-
 def _drug_hits(words: list[str]) -> list[tuple[int, int, str]]:
     """(first word, end word, generic) for each drug among ``words``: the table's products, then the lexicon's."""
     hits = [(i, i + 1, g) for i, w in enumerate(words) if (g := EXTRA_GENERICS.get(w.lower()))]
     known = {i for i, _, _ in hits}
     candidates = [w if i not in known and w.lower() not in _NOT_DRUGS else "-" for i, w in enumerate(words)]
-    for hit in _finder()(candidates, is_ignore_case=True):
-        name = _FORM_WORDS.sub("", hit[0]["name"]).strip().lower()
+    for entry, start, end in lexicon.find(candidates):
+        name = _FORM_WORDS.sub("", entry.name or "").strip().lower()
         if name and name != "stool softeners":
-            hits.append((hit[1], hit[2], name))
+            hits.append((start, end, name))
     return sorted(hits)
 
 

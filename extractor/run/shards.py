@@ -18,14 +18,14 @@ import queue as queue_module
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..errors import WorkerError
+from ..errors import LetterError, WorkerError
 from ..models import Record
+from ..read import LetterSource, portable, source_name
 from ..record import error_record
 from ..settings import Settings
-from .stream import WINDOW_PER_SLOT
+from . import WINDOW_PER_SLOT
 
 _POLL_SECONDS = 0.5
 # What a worker runs on its share: the ordinary single-process batch. It is handed in (and pickled by
@@ -47,13 +47,23 @@ class _Worker:
         return len(self.dealt) + len(self.started)
 
 
-def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Settings, run: Batch) -> Iterator[Record]:
+def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: Settings, run: Batch) -> Iterator[Record]:
     """Records in input order from ``settings.workers`` processes, each running ``run`` (called as
-    ``run(paths, backend=..., settings=...)``) on the letters dealt to it."""
-    todo = [str(p) for p in paths]
+    ``run(sources, backend=..., settings=...)``) on the letters dealt to it. Letters given as bytes
+    or file objects go to the workers as ``(name, bytes)`` pairs."""
+    todo: list[str | tuple[str, bytes]] = []
+    waiting: dict[int, Record] = {}  # records done, by input index, until those before them are yielded
+    for index, source in enumerate(sources):
+        try:
+            todo.append(portable(source, max_bytes=settings.max_file_bytes))
+        except (LetterError, TypeError) as e:  # a file object that cannot be read, bytes without a name
+            waiting[index] = error_record(source, e, backend)
+            todo.append(waiting[index].document_id)  # a place holder: never dealt
     count = min(settings.workers, settings.max_concurrency, len(todo))
     if count <= 1:
-        yield from run(todo, backend=backend, settings=settings.model_copy(update={"workers": 1}))
+        rest = run([t for i, t in enumerate(todo) if i not in waiting], backend=backend,
+                   settings=settings.model_copy(update={"workers": 1}))
+        yield from (waiting.pop(i) if i in waiting else next(rest) for i in range(len(todo)))
         return
     context = multiprocessing.get_context("spawn")  # the parent may run threads: never fork it
     results: Any = context.Queue()
@@ -68,16 +78,16 @@ def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Sett
         return _Worker(process, tasks)
 
     workers = [launch(slot) for slot in range(count)]
-    waiting: dict[int, Record] = {}
     next_index = dealt = 0
     try:
         while next_index < len(todo):
             while dealt < len(todo) and dealt - next_index < sum(capacity):
-                slot = min(range(count), key=lambda s: workers[s].load)
-                if workers[slot].load >= capacity[slot]:
-                    break
-                workers[slot].tasks.put((dealt, todo[dealt]))
-                workers[slot].dealt.append(dealt)
+                if dealt not in waiting:
+                    slot = min(range(count), key=lambda s: workers[s].load)
+                    if workers[slot].load >= capacity[slot]:
+                        break
+                    workers[slot].tasks.put((dealt, todo[dealt]))
+                    workers[slot].dealt.append(dealt)
                 dealt += 1
                 if dealt == len(todo):  # all dealt: each worker ends when it has done its share
                     for worker in workers:
@@ -106,6 +116,7 @@ def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Sett
                 elif kind == "record" and index in worker.started:
                     worker.started.discard(index)
                     waiting[index] = Record.model_validate_json(payload)
+                    todo[index] = source_name(todo[index])  # its bytes are no longer needed
             while next_index in waiting:
                 yield waiting.pop(next_index)
                 next_index += 1
@@ -119,7 +130,7 @@ def extract_sharded(paths: Iterable[str | Path], *, backend: str, settings: Sett
                 worker.process.join()
 
 
-def _lost(worker: _Worker, todo: list[str], backend: str) -> dict[int, Record]:
+def _lost(worker: _Worker, todo: list[str | tuple[str, bytes]], backend: str) -> dict[int, Record]:
     """Error records for the letters a dead worker had started: one of them stopped it."""
     code = worker.process.exitcode
     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
@@ -147,7 +158,7 @@ def _work(run: Batch, slot: int, backend: str, settings: Settings, tasks: Any, r
     tie_to_parent(parent_pid)
     order: deque[int] = deque()
 
-    def dealt() -> Iterator[str]:
+    def dealt() -> Iterator[str | tuple[str, bytes]]:
         while (task := tasks.get()) is not None:
             index, path = task
             order.append(index)

@@ -25,13 +25,13 @@ from ..llm.backends import extract_letter
 from ..llm.cache import open_cache
 from ..llm.client import ModelCaller, make_client
 from ..models import Record
-from ..read import LetterText, read_letter
+from ..read import LetterSource, LetterText, read_letter
 from ..record import error_record
 from ..settings import Settings
+from . import WINDOW_PER_SLOT
 
 T = TypeVar("T")
 R = TypeVar("R")
-WINDOW_PER_SLOT = 4  # letters started ahead of the oldest unfinished one, per concurrency slot
 # Letters are read in one long-lived thread: PDFium runs without the GIL, so reading overlaps the
 # other letters' work, and the PDF reader process it starts lives as long as this thread.
 _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read")
@@ -39,7 +39,7 @@ _paths = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-paths
 
 
 async def stream_records(
-    paths: Iterable[str | Path],
+    paths: Iterable[LetterSource],
     *,
     backend: str,
     settings: Settings,
@@ -60,7 +60,7 @@ async def stream_records(
     gate = asyncio.Semaphore(settings.max_concurrency)
     loop = asyncio.get_running_loop()
 
-    async def one(path: str | Path) -> Record:
+    async def one(path: LetterSource) -> Record:
         async with gate:
             try:
                 letter = await loop.run_in_executor(_reader, partial(read_letter, path, max_bytes=settings.max_file_bytes))
@@ -123,7 +123,7 @@ async def extract_paths(
 
 
 def iter_records(
-    paths: Iterable[str | Path],
+    paths: Iterable[LetterSource],
     *,
     backend: str,
     settings: Settings,
