@@ -123,7 +123,7 @@ def test_eval_outputs_are_checked_before_the_eval_runs(tmp_path: Path, monkeypat
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the eval ran before its outputs were checked")
 
-    monkeypatch.setattr("extractor.cli.extract_many", never)
+    monkeypatch.setattr("extractor.pipeline.extract_many", never)  # the command imports it when it runs
     (tmp_path / "afile").write_text("")
     target = {"missing": tmp_path / "no-such-folder" / "r.out", "folder": tmp_path,
               "file_parent": tmp_path / "afile" / "r.out"}[where]
@@ -171,11 +171,12 @@ def test_what_no_command_foresaw_is_still_one_line(monkeypatch: pytest.MonkeyPat
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The console script's last resort, in addition to each command's own messages."""
     from extractor import cli
+    from extractor.models import Record
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("something\nnobody expected")
 
-    monkeypatch.setattr(cli.Record, "model_json_schema", broken)
+    monkeypatch.setattr(Record, "model_json_schema", broken)
     monkeypatch.setattr("sys.argv", ["imr-extract", "schema"])
     with pytest.raises(SystemExit) as stopped:
         cli.main()
