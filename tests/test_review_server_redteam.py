@@ -240,9 +240,9 @@ def test_a_stored_record_this_version_refuses_is_one_line_everywhere(store: tupl
     done = runner.invoke(cli, ["export-gold", str(path), "-o", str(out)])
     assert done.exit_code == 0 and "category" in done.output and "extract it again" in done.output, done.exception
     assert len(list(out.glob("*.json"))) == sum(r.ok for r in records) - 1
-    for args in (["stats", str(path)], ["review", str(path), "-o", str(tmp_path / "site")]):
-        done = runner.invoke(cli, args)
-        assert done.exit_code == 2 and "extract it again" in done.output, (args, done.exception)
+    # stats is SQL over the store's columns and never reads the stored record; the site is built from the records
+    done = runner.invoke(cli, ["review", str(path), "-o", str(tmp_path / "site")])
+    assert done.exit_code == 2 and "extract it again" in done.output, done.exception
     review = ReviewStore(path, "tester")
     with TestClient(create_app(review, TOKEN), headers={"Authorization": f"Bearer {TOKEN}"},
                     raise_server_exceptions=False) as client:
