@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # the command line builds its redacting consoles at start-up,
     from .models import Record
 
 REDACTED = "[redacted]"
-# Shorter than this, a "key" is a local server's placeholder (vLLM's EMPTY, none), not a secret:
-# replacing every "none" in the records would damage them and protect nothing.
+# Shorter than this, a configured "key" is kept in data (records, cached answers): it is a local
+# server's placeholder (vLLM's EMPTY, none) far more often than a secret, and replacing every "none"
+# or "test" in the records would damage them. Messages for people lose it from this length on.
 MIN_SECRET = 8
+MIN_SHOWN_SECRET = 4
 _KEYISH = re.compile(r"\b(sk|key)-[\w*-]{4,}")
 
 
@@ -33,29 +35,24 @@ class Redactor:
     """Replaces the configured secrets (and, in messages, key-shaped words) with ``[redacted]``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None  # in data: the secrets of MIN_SECRET characters or more
+        self._shown: re.Pattern[str] | None = None  # in messages: of MIN_SHOWN_SECRET or more
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Redact these too: each as written, as escaped inside JSON text and as URL-encoded."""
-        for secret in secrets:
-            if len(secret) >= MIN_SECRET:
-                self._forms |= {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-                                quote(secret, safe="")}
-        if self._forms:
-            self._pattern = re.compile("|".join(re.escape(f) for f in sorted(self._forms, key=len, reverse=True)))
-
-    def __bool__(self) -> bool:
-        return self._pattern is not None
+        self._secrets |= {s for s in secrets if len(s) >= MIN_SHOWN_SECRET}
+        self._pattern = _alternatives(s for s in self._secrets if len(s) >= MIN_SECRET)
+        self._shown = _alternatives(self._secrets)
 
     def text(self, text: str) -> str:
         """``text`` without the configured secrets (data: key-shaped words in a letter are kept)."""
         return self._pattern.sub(REDACTED, text) if self._pattern is not None else text
 
     def message(self, text: str) -> str:
-        """A message for people: without the configured secrets nor anything shaped like a key."""
-        return _KEYISH.sub(REDACTED, self.text(text))
+        """A message for people: without the configured secrets, however short, nor anything shaped like a key."""
+        return _KEYISH.sub(REDACTED, self._shown.sub(REDACTED, text) if self._shown is not None else text)
 
     def record(self, record: Record) -> Record:
         """The record, every string in it redacted (the same object when it holds no secret)."""
@@ -67,6 +64,15 @@ class Redactor:
         if self._pattern.search(dumped) is None:
             return record
         return Record.model_validate_json(self.text(dumped))
+
+
+def _alternatives(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern matching each secret as written, as escaped inside JSON text and as URL-encoded."""
+    forms = {form for s in secrets for form in (s, json.dumps(s)[1:-1], json.dumps(s, ensure_ascii=False)[1:-1],
+                                                 quote(s, safe=""))}
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
 
 
 @functools.cache

@@ -122,8 +122,12 @@ def test_the_redactor_takes_the_key_in_every_form_it_is_written() -> None:
     # key-shaped words go from messages, not from data (a letter may say "key-points")
     assert redactor.message("got sk-abcdef123 and key-zzzz9") == f"got {REDACTED} and {REDACTED}"
     assert redactor.text("see key-points") == "see key-points"
-    # a placeholder key (vLLM's EMPTY) is no secret: redacting it would damage every record
-    assert Redactor(["EMPTY", "none"]).text("none EMPTY") == "none EMPTY"
+    # a short key is a placeholder (vLLM's EMPTY) far more often than a secret: kept in data, where
+    # redacting it would damage every record, and gone from messages all the same
+    short = Redactor(["EMPTY", "none", "sk-test"])
+    assert short.text("none EMPTY sk-test") == "none EMPTY sk-test"
+    assert short.message("none EMPTY tok sk-test") == f"{REDACTED} {REDACTED} tok {REDACTED}"
+    assert Redactor(["abc"]).message("abc") == "abc"  # three characters are no secret, even to show
 
 
 def test_a_record_holding_the_key_comes_back_whole_without_it() -> None:
