@@ -240,7 +240,7 @@ class _EndpointWatch:
         self.said = True
         why = next(w.message for w in record.warnings if w.code == ENDPOINT_FAILED)
         _warn(f"the model endpoint {self.endpoint} failed: {why}; letters keep the parser's values for what it did "
-              "not answer (counted at the end)")
+              "not answer (counted at the end; the same command with --resume asks them again)")
 
 
 class _Tally:

@@ -144,8 +144,11 @@ class Item(_Model):
 # answered them, or where it failed them): the sinks keep it, and ``--resume`` does the letter again.
 AWAITING_ANSWERS = "not_in_batch"
 # The warning on a record some of whose questions the model endpoint failed (unreachable, timed out,
-# an HTTP error after the retries): those fields kept the parser's values. The run says so and counts them.
+# an HTTP error after the retries): those fields kept the parser's values. The run says so and counts
+# them, and ``--resume`` does the letter again.
 ENDPOINT_FAILED = "endpoint_failed"
+# The warnings of a record that ``--resume`` does again: it is stored, but not for good.
+NOT_FINAL = (AWAITING_ANSWERS, ENDPOINT_FAILED)
 
 
 class ExtractionWarning(_Model):
@@ -230,6 +233,11 @@ class Record(_Model):
     def awaiting_answers(self) -> bool:
         """Made without some of its model answers (``AWAITING_ANSWERS``): ``--resume`` does it again."""
         return any(w.code == AWAITING_ANSWERS for w in self.warnings)
+
+    @property
+    def final(self) -> bool:
+        """Whether ``--resume`` may skip the letter: no error, and no warning of ``NOT_FINAL``."""
+        return self.ok and not any(w.code in NOT_FINAL for w in self.warnings)
 
     @property
     def endpoint_failed(self) -> bool:

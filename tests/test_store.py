@@ -188,13 +188,16 @@ def test_a_run_killed_inside_a_batch_keeps_whole_batches_and_resumes_each_letter
     assert _query(store, "SELECT count(*), count(DISTINCT (source_path, item_index)) FROM items") == [(items, items)]
 
 
+@pytest.mark.parametrize("code", ["not_in_batch", "endpoint_failed"])
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".duckdb"])
-def test_a_record_awaiting_batch_answers_is_stored_but_not_done_for_resume(tmp_path: Path, suffix: str) -> None:
-    from extractor.models import AWAITING_ANSWERS, ExtractionWarning
+def test_a_record_short_of_model_answers_is_stored_but_not_done_for_resume(tmp_path: Path, suffix: str,
+                                                                           code: str) -> None:
+    """Awaiting a batch's answers, or short of those a failed endpoint did not give: ``--resume`` asks again."""
+    from extractor.models import ExtractionWarning
     from extractor.sinks import open_sink
 
     done, waiting = list(extract_many([LETTERS / "CM16-0230548.pdf", LETTERS / "CM16-0238035.pdf"], backend="offline"))
-    waiting = waiting.model_copy(update={"warnings": [ExtractionWarning(code=AWAITING_ANSWERS, message="1 question")]})
+    waiting = waiting.model_copy(update={"warnings": [ExtractionWarning(code=code, message="1 question")]})
     out = tmp_path / f"records{suffix}"
     sink = open_sink(out)
     for record in (done, waiting):

@@ -9,8 +9,9 @@ from ..models import Flag, Record
 
 class Sink(Protocol):
     def completed(self) -> dict[str, str]:
-        """source_path -> source_sha256 of the letters stored for good: without error, and not awaiting
-        answers (``AWAITING_ANSWERS``: done again by ``--resume``, like an error record)."""
+        """source_path -> source_sha256 of the letters stored for good (``Record.final``): without error,
+        and not awaiting answers nor short of the ones a failed endpoint did not give (``NOT_FINAL``: done
+        again by ``--resume``, like an error record)."""
         ...
 
     def write(self, record: Record) -> None: ...
@@ -20,11 +21,6 @@ class Sink(Protocol):
 def record_key(record: Record) -> str:
     """The key a sink stores a letter under: its source path (its id, for a record without one)."""
     return record.provenance.source_path or record.document_id
-
-
-def final(record: Record) -> bool:
-    """Whether ``--resume`` may skip the letter: its record has no error and awaits no answer."""
-    return record.ok and not record.awaiting_answers
 
 
 def trust_columns(pa: Any) -> list[tuple[str, Any]]:

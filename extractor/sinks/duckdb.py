@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from ..errors import ConfigurationError, first_problem
-from ..models import AWAITING_ANSWERS, Citation, Record
+from ..models import NOT_FINAL, Citation, Record
 from .base import record_key, trust_columns, trust_values
 from .corrections import RefusedCorrection, apply_corrections, create_review_schema, latest_by_record
 
@@ -178,12 +178,12 @@ class DuckDbSink:
             self._flush()
 
     def completed(self) -> dict[str, str]:
-        """source_path -> source_sha256 of the letters stored for good (no error, no answer awaited)."""
+        """source_path -> source_sha256 of the letters stored for good (``Record.final``)."""
         self._flush()
         with _store_errors(self._path):
             rows = self._con.execute(
                 "SELECT source_path, source_sha256 FROM letters WHERE error_type IS NULL AND source_sha256 IS NOT NULL "
-                "AND source_path NOT IN (SELECT source_path FROM warnings WHERE code = ?)", [AWAITING_ANSWERS]
+                "AND source_path NOT IN (SELECT source_path FROM warnings WHERE code IN ?)", [list(NOT_FINAL)]
             ).fetchall()
         return dict(rows)
 

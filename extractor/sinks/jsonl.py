@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..models import AWAITING_ANSWERS, Record
+from ..models import NOT_FINAL, Record
 from .base import record_key
 
 
@@ -54,8 +54,8 @@ def _compact_jsonl(path: Path) -> dict[str, str | None]:
             if data is not None:
                 provenance = data.get("provenance") or {}
                 key = str(provenance.get("source_path") or data.get("document_id"))
-                waiting = any(isinstance(w, dict) and w.get("code") == AWAITING_ANSWERS for w in data.get("warnings") or [])
-                latest[key] = (number, None if data.get("error") or waiting else provenance.get("source_sha256"))
+                again = any(isinstance(w, dict) and w.get("code") in NOT_FINAL for w in data.get("warnings") or [])
+                latest[key] = (number, None if data.get("error") or again else provenance.get("source_sha256"))
     if len(latest) < lines:
         keep = {number for number, _ in latest.values()}
         with path.open(encoding="utf-8", errors="replace") as f:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..models import ErrorInfo, Record
-from .base import final, record_key, trust_columns, trust_values
+from .base import record_key, trust_columns, trust_values
 
 _LETTER_COLUMNS = ("document_id", "layout", "case_number", "date_assigned", "decision_date", "ur_denial_date",
                    "application_received_date", "priority", "date_of_injury", "patient_sex", "patient_age",
@@ -134,7 +134,7 @@ def _rows(record: Record) -> list[dict[str, Any]]:
         "backend": data["provenance"]["backend"], "source_path": record_key(record),
         "source_sha256": data["provenance"]["source_sha256"],
         "error": f"{record.error.type}: {record.error.message}" if record.error else None,
-        "final": final(record),
+        "final": record.final,
     } | {f"letter_{name}": value for name, value in trust_values(record.flags, record.confidence).items()
          if name != "confidence_min"}
     rows = []

@@ -31,6 +31,11 @@ def test_an_unreachable_endpoint_is_said_once_counted_and_exits_1(tmp_path: Path
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 2 and all(r["error"] is None and r["items"] for r in records)
     assert all(any(w["code"] == "endpoint_failed" for w in r["warnings"]) for r in records)
+    again = subprocess.run([*CLI, "extract", *map(str, letters), "-o", str(out), "--backend", "hybrid", "--resume"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 1 and "already done" not in again.stderr  # asked again: the endpoint may be back
+    assert "2 kept the parser's values because the endpoint failed" in again.stderr
+    assert len(out.read_text().splitlines()) == 2  # each letter once
 
 
 def test_eval_says_it_too(tmp_path: Path) -> None:
