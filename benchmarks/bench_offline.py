@@ -8,13 +8,15 @@ and the whole folder, ``imr-extract extract`` (offline, to JSONL) against ``pdfi
 of the same PDFs with pypdfium2, nothing else): wall time and peak memory of the process tree (the
 command, its PDF reader helper and its workers: ``proc_peak.py``); ``--workers 2`` on the folder; and
 ``imr-extract --help``. Each command starts cold (a new interpreter; the drug lexicon's index already
-built, as after the first use). The machine's load is printed: timings on a shared machine are noisy,
+built, as after the first use; the package's bytecode compiled first, as ``pip install`` compiles it,
+even where ``PYTHONDONTWRITEBYTECODE`` would leave an editable checkout compiling on every start). The machine's load is printed: timings on a shared machine are noisy,
 the ratios from one alternating run less so.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import sys
@@ -43,6 +45,7 @@ def main() -> None:
     pdfs = sorted(args.pdf_dir.glob("*.pdf"))
     one = pdfs[0]
     print(f"load before: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs; {len(pdfs)} PDFs in {args.pdf_dir}")
+    compileall.compile_dir(HERE.parent / "extractor", quiet=1)
     with tempfile.TemporaryDirectory(prefix="imr-bench-offline-") as tmp:
         out = Path(tmp) / "records.jsonl"
         extract = [CLI, "extract", "--backend", "offline", "--quiet", "-o", str(out)]

@@ -11,6 +11,7 @@ from .models import Record
 from .parse import clean_letter, parse_letter
 from .read import LetterSource, LetterText, read_letter
 from .read.ahead import read_ahead
+from .read.pdf import READERS
 from .record import error_record, parser_record
 from .settings import Settings
 
@@ -73,7 +74,7 @@ def extract_many(
 
         yield from extract_sharded(sources, backend=chosen, settings=settings, run=_in_this_process)
         return
-    yield from _in_this_process(sources, backend=chosen, settings=settings, transport=transport, ahead=1)
+    yield from _in_this_process(sources, backend=chosen, settings=settings, transport=transport, ahead=READERS)
 
 
 def _in_this_process(

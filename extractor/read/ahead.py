@@ -1,5 +1,6 @@
-"""Letters read one ahead of the one being parsed: PDFium works in the reader's helper process while
-this process parses, so on two cores a batch costs about what the slower of the two does, not their sum."""
+"""Letters read ahead of the one being parsed: PDFium works in the reader's helper processes while
+this process parses, so on two cores a batch costs about what the slower of the two does, not their
+sum; two letters read at once keep a helper busy while the other's text crosses to this process."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .files import LetterSource, LetterText, read_letter
+from .pdf import READERS
 
-# One long-lived thread: the PDF reader's helper lives as long as the thread that started it.
-_reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imr-extract-read-ahead")
+# Long-lived threads, one per PDF reader helper (a helper lives as long as the thread that started it).
+_reader = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="imr-extract-read-ahead")
 
 
 def read_ahead(sources: Iterable[LetterSource], *, max_bytes: int,

@@ -1,8 +1,8 @@
 """PDF text in a separate, bounded process, so a PDF that crashes PDFium, exhausts memory or never
 ends costs that one letter and not the batch.
 
-One long-lived reader process per parent process (started on first use, restarted when it dies)
-reads one PDF at a time under an address-space limit (``RLIMIT_AS``) and a time limit. Its
+Long-lived reader processes (at most ``READERS`` per parent process, each started on first use and
+restarted when it dies) each read one PDF at a time under an address-space limit (``RLIMIT_AS``) and a time limit. Its
 answers are plain data; the parent turns them into the usual ``LetterError``s.
 """
 
@@ -46,9 +46,12 @@ class PdfReader:
         self._conn: Connection | None = None
         self._starter: threading.Thread | None = None
 
-    def pages(self, path: str | Path, data: bytes) -> list[str]:
-        """The text of each page; a ``LetterError`` naming ``path`` if the PDF cannot give it."""
-        with self._lock:
+    def pages(self, path: str | Path, data: bytes, *, wait: bool = True) -> list[str] | None:
+        """The text of each page; a ``LetterError`` naming ``path`` if the PDF cannot give it. None,
+        without ``wait``, when the helper is reading another PDF."""
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             reply = self._ask(data)
             if reply[0] == "died" and self._starter is not None and not self._starter.is_alive():
                 # The kernel ends the helper with the thread that started it (PR_SET_PDEATHSIG is
@@ -57,6 +60,8 @@ class PdfReader:
                 reply = self._ask(data)
             if reply[0] in ("timeout", "died"):
                 raise PdfReaderError(path, self._stop(timed_out=reply[0] == "timeout"))
+        finally:
+            self._lock.release()
         kind, value = reply
         if kind == "password":
             raise EncryptedPdfError(path, "PDF is password-protected; it cannot be read without the password")
@@ -115,19 +120,26 @@ class PdfReader:
         return f"the PDF reader stopped on this file (exit status {code})"
 
 
-_shared = PdfReader()
+# At most this many helpers per process: a second lets two letters' PDFium work overlap (``read_ahead``
+# on two cores), and each started only when two PDFs are read at once.
+READERS = 2
+_readers = [PdfReader() for _ in range(READERS)]
 
 
 def start_reader() -> None:
-    """Start this process's reader helper now (if it is not running), so that it loads PDFium while
-    the caller does other work; the calling thread should live as long as the process."""
-    with _shared._lock, contextlib.suppress(OSError):  # could not start: the first PDF says why
-        _shared._connection()
+    """Start this process's first reader helper now (if it is not running), so that it loads PDFium
+    while the caller does other work; the calling thread should live as long as the process."""
+    with _readers[0]._lock, contextlib.suppress(OSError):  # could not start: the first PDF says why
+        _readers[0]._connection()
 
 
 def pdf_pages(path: str | Path, data: bytes) -> list[str]:
-    """The text of each page of a PDF, read by this process's reader helper."""
-    return _shared.pages(path, data)
+    """The text of each page of a PDF, read by the first of this process's reader helpers that is free
+    (else the first, once it is)."""
+    for reader in _readers:
+        if (pages := reader.pages(path, data, wait=False)) is not None:
+            return pages
+    return _readers[0].pages(path, data)  # type: ignore[return-value]  # waiting, it always answers
 
 
 def serve(fd: int, parent_pid: int, memory_limit: int) -> None:
