@@ -7,17 +7,19 @@ of letters is dealt ahead of the oldest unfinished one, so memory stays flat how
 
 A worker that dies (a crash in native code, the kernel's out-of-memory killer) costs only the
 letters it had started: each gets an error record naming it, a new worker takes over the rest.
-Workers die with the parent, even on ``kill -9``, and leave Ctrl-C to it.
+Each worker sends on a pipe of its own: a queue shared by the workers has a lock that a worker
+killed while sending would hold for ever, and the others would wait on it. Workers die with the
+parent, even on ``kill -9``, and leave Ctrl-C to it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import queue as queue_module
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from typing import Any
 
 from ..errors import LetterError, WorkerError
@@ -35,10 +37,12 @@ Batch = Callable[..., Iterator[Record]]
 
 @dataclass
 class _Worker:
-    """One worker process and the letters dealt to it: not started yet, and started."""
+    """One worker process, its tasks and its results, and the letters dealt to it: not started yet,
+    and started."""
 
     process: Any
     tasks: Any
+    results: Any
     dealt: deque[int] = field(default_factory=deque)
     started: set[int] = field(default_factory=set)
 
@@ -66,16 +70,33 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
         yield from (waiting.pop(i) if i in waiting else next(rest) for i in range(len(todo)))
         return
     context = multiprocessing.get_context("spawn")  # the parent may run threads: never fork it
-    results: Any = context.Queue()
     shares = [_share(settings, w, count) for w in range(count)]
     capacity = [max(2, s.max_concurrency * WINDOW_PER_SLOT) for s in shares]
 
     def launch(slot: int) -> _Worker:
         tasks = context.Queue()
-        process = context.Process(target=_work, args=(run, slot, backend, shares[slot], tasks, results, os.getpid()),
+        results, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_work, args=(run, slot, backend, shares[slot], tasks, sending, os.getpid()),
                                   name=f"imr-extract-worker-{slot}", daemon=True)
         process.start()
-        return _Worker(process, tasks)
+        sending.close()  # the worker's end alone: its death is the end of the pipe
+        return _Worker(process, tasks, results)
+
+    def replace(slot: int) -> None:
+        """Error records for the letters a dead worker had started; a new worker for the rest."""
+        worker = workers[slot]
+        worker.process.join(timeout=5)
+        waiting.update(_lost(worker, todo, backend))
+        worker.results.close()
+        worker.tasks.cancel_join_thread()  # what no one will read must not hold up this process's exit
+        worker.tasks.close()
+        replacement = launch(slot)
+        for index in worker.dealt:  # dealt but not started: the new worker takes them
+            replacement.tasks.put((index, todo[index]))
+        if dealt == len(todo):
+            replacement.tasks.put(None)
+        replacement.dealt = worker.dealt
+        workers[slot] = replacement
 
     workers = [launch(slot) for slot in range(count)]
     next_index = dealt = 0
@@ -92,22 +113,17 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
                 if dealt == len(todo):  # all dealt: each worker ends when it has done its share
                     for worker in workers:
                         worker.tasks.put(None)
-            try:
-                message = results.get(timeout=_POLL_SECONDS)
-            except queue_module.Empty:
-                for slot, worker in enumerate(workers):
+            ready = wait([w.results for w in workers], timeout=_POLL_SECONDS)
+            for slot, worker in enumerate(workers):
+                if worker.results not in ready:
                     if not worker.process.is_alive():
-                        waiting |= _lost(worker, todo, backend)
-                        replacement = launch(slot)
-                        for index in worker.dealt:  # dealt but not started: the new worker takes them
-                            replacement.tasks.put((index, todo[index]))
-                        if dealt == len(todo):
-                            replacement.tasks.put(None)
-                        replacement.dealt = worker.dealt
-                        workers[slot] = replacement
-            else:
-                kind, slot, index, payload = message
-                worker = workers[slot]
+                        replace(slot)
+                    continue
+                try:
+                    kind, _, index, payload = worker.results.recv()
+                except (EOFError, OSError):  # it died, perhaps halfway through a message
+                    replace(slot)
+                    continue
                 if kind == "fatal":
                     raise WorkerError(payload)
                 if kind == "start" and index in worker.dealt:
@@ -128,6 +144,7 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
             if worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join()
+            worker.results.close()
 
 
 def _lost(worker: _Worker, todo: list[str | tuple[str, bytes]], backend: str) -> dict[int, Record]:
@@ -162,11 +179,11 @@ def _work(run: Batch, slot: int, backend: str, settings: Settings, tasks: Any, r
         while (task := tasks.get()) is not None:
             index, path = task
             order.append(index)
-            results.put(("start", slot, index, None))
+            results.send(("start", slot, index, None))
             yield path
 
     try:
         for record in run(dealt(), backend=backend, settings=settings):
-            results.put(("record", slot, order.popleft(), record.model_dump_json()))
+            results.send(("record", slot, order.popleft(), record.model_dump_json()))
     except Exception as e:  # noqa: BLE001 - a set-up error (no letter's): the parent reports it
-        results.put(("fatal", slot, None, f"a worker could not run: {e}"))
+        results.send(("fatal", slot, None, f"a worker could not run: {e}"))
