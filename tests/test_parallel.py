@@ -3,11 +3,16 @@
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import pytest
+
 from extractor import Settings, extract_many
-from extractor.run.shards import _share
+from extractor.models import Provenance, Record
+from extractor.run.shards import _share, extract_sharded
 
 ROOT = Path(__file__).resolve().parent.parent
 LETTERS = sorted(p for p in (ROOT / "evals" / "letters").iterdir() if p.suffix in (".pdf", ".txt"))
@@ -21,6 +26,27 @@ def test_offline_records_are_the_same_and_in_order_with_a_bad_letter_among_them(
     two = list(extract_many(paths, settings=Settings(workers=2)))
     assert [r.model_dump() for r in two] == [r.model_dump() for r in one]
     assert two[5].error is not None and two[5].error.type == "UnreadableFileError"
+
+
+def slow_last(sources: Iterable[str], *, backend: str, settings: Settings) -> Iterator[Record]:
+    """A worker's batch (taken by reference into each worker) whose letter ``slow`` takes a second."""
+    for source in sources:
+        if source == "slow":
+            time.sleep(1.0)
+        yield Record(document_id=source, provenance=Provenance(backend=backend, package_version="0", source_path=source))
+
+
+def test_a_worker_that_finished_its_share_is_not_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker is still on the last letter when the other has ended, its share done."""
+    from multiprocessing.context import SpawnProcess
+
+    started = []
+    start = SpawnProcess.start
+    monkeypatch.setattr(SpawnProcess, "start", lambda self: (started.append(self.name), start(self))[1])
+    names = [f"letter-{n}" for n in range(9)] + ["slow"]
+    records = list(extract_sharded(names, backend="offline", settings=Settings(workers=2), run=slow_last))
+    assert [r.document_id for r in records] == names
+    assert started == ["imr-extract-worker-0", "imr-extract-worker-1"]  # and no third, for nothing
 
 
 def test_shares_keep_the_totals() -> None:
@@ -50,6 +76,8 @@ def test_model_batch_over_processes_against_a_failing_local_endpoint(tmp_path: P
 KILLER = """
 import multiprocessing, os, signal, sys
 from pathlib import Path
+import pytest
+
 from extractor import Settings, extract_many
 
 paths = sorted(map(str, Path(sys.argv[1]).rglob("*.txt")))

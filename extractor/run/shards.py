@@ -45,6 +45,7 @@ class _Worker:
     results: Any
     dealt: deque[int] = field(default_factory=deque)
     started: set[int] = field(default_factory=set)
+    finished: bool = False  # ended with its share done: nothing to wait for, nothing to replace
 
     @property
     def load(self) -> int:
@@ -82,14 +83,18 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
         sending.close()  # the worker's end alone: its death is the end of the pipe
         return _Worker(process, tasks, results)
 
-    def replace(slot: int) -> None:
-        """Error records for the letters a dead worker had started; a new worker for the rest."""
+    def ended(slot: int) -> None:
+        """A worker ended: done, when it had every letter it will be dealt and finished them; else
+        error records for the letters it had started, and a new worker for the rest."""
         worker = workers[slot]
         worker.process.join(timeout=5)
-        waiting.update(_lost(worker, todo, backend))
         worker.results.close()
         worker.tasks.cancel_join_thread()  # what no one will read must not hold up this process's exit
         worker.tasks.close()
+        if dealt == len(todo) and not worker.load:
+            worker.finished = True
+            return
+        waiting.update(_lost(worker, todo, backend))
         replacement = launch(slot)
         for index in worker.dealt:  # dealt but not started: the new worker takes them
             replacement.tasks.put((index, todo[index]))
@@ -113,16 +118,18 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
                 if dealt == len(todo):  # all dealt: each worker ends when it has done its share
                     for worker in workers:
                         worker.tasks.put(None)
-            ready = wait([w.results for w in workers], timeout=_POLL_SECONDS)
+            ready = wait([w.results for w in workers if not w.finished], timeout=_POLL_SECONDS)
             for slot, worker in enumerate(workers):
+                if worker.finished:
+                    continue
                 if worker.results not in ready:
                     if not worker.process.is_alive():
-                        replace(slot)
+                        ended(slot)
                     continue
                 try:
                     kind, _, index, payload = worker.results.recv()
-                except (EOFError, OSError):  # it died, perhaps halfway through a message
-                    replace(slot)
+                except (EOFError, OSError):  # it ended, perhaps halfway through a message
+                    ended(slot)
                     continue
                 if kind == "fatal":
                     raise WorkerError(payload)
@@ -138,7 +145,8 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
                 next_index += 1
     finally:
         for worker in workers:
-            worker.tasks.put(None)
+            if not worker.finished:
+                worker.tasks.put(None)
         for worker in workers:
             worker.process.join(timeout=2)
             if worker.process.is_alive():
