@@ -2,8 +2,8 @@
 ends costs that one letter and not the batch.
 
 Long-lived reader processes (at most ``READERS`` per parent process, each started on first use and
-restarted when it dies) each read one PDF at a time under an address-space limit (``RLIMIT_AS``) and a time limit. Its
-answers are plain data; the parent turns them into the usual ``LetterError``s.
+restarted when it dies) each read one PDF at a time under an address-space limit (``RLIMIT_AS``) and
+a time limit. Their answers are plain data; the parent turns them into the usual ``LetterError``s.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
     def launch(slot: int) -> _Worker:
         tasks = context.Queue()
         results, sending = context.Pipe(duplex=False)
-        process = context.Process(target=_work, args=(run, slot, backend, shares[slot], tasks, sending, os.getpid()),
+        process = context.Process(target=_work, args=(run, backend, shares[slot], tasks, sending, os.getpid()),
                                   name=f"imr-extract-worker-{slot}", daemon=True)
         process.start()
         sending.close()  # the worker's end alone: its death is the end of the pipe
@@ -127,7 +127,7 @@ def extract_sharded(sources: Iterable[LetterSource], *, backend: str, settings: 
                         ended(slot)
                     continue
                 try:
-                    kind, _, index, payload = worker.results.recv()
+                    kind, index, payload = worker.results.recv()
                 except (EOFError, OSError):  # it ended, perhaps halfway through a message
                     ended(slot)
                     continue
@@ -175,7 +175,7 @@ def _share(settings: Settings, worker: int, workers: int) -> Settings:
     })
 
 
-def _work(run: Batch, slot: int, backend: str, settings: Settings, tasks: Any, results: Any, parent_pid: int) -> None:
+def _work(run: Batch, backend: str, settings: Settings, tasks: Any, results: Any, parent_pid: int) -> None:
     """A worker process: the ordinary batch on the letters dealt to it, each record sent back as it
     is done, each letter announced as it is started (so a crash is blamed on the right letters)."""
     from ..lifeline import tie_to_parent  # noqa: PLC0415 - only the worker needs it
@@ -187,11 +187,11 @@ def _work(run: Batch, slot: int, backend: str, settings: Settings, tasks: Any, r
         while (task := tasks.get()) is not None:
             index, path = task
             order.append(index)
-            results.send(("start", slot, index, None))
+            results.send(("start", index, None))
             yield path
 
     try:
         for record in run(dealt(), backend=backend, settings=settings):
-            results.send(("record", slot, order.popleft(), record.model_dump_json()))
+            results.send(("record", order.popleft(), record.model_dump_json()))
     except Exception as e:  # noqa: BLE001 - a set-up error (no letter's): the parent reports it
-        results.send(("fatal", slot, None, f"a worker could not run: {e}"))
+        results.send(("fatal", None, f"a worker could not run: {e}"))
