@@ -9,6 +9,8 @@
 import importlib as _importlib
 import typing as _typing
 
+__version__ = "0.1.0"  # the package's one version (pyproject.toml reads it from here)
+
 if _typing.TYPE_CHECKING:
     from .errors import (
         ConfigurationError,

@@ -3,24 +3,15 @@ and the model backends' floor) and the record of a letter that gave none (why, a
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import LetterError, display_path
 from .models import ErrorInfo, ExtractionWarning, Provenance, Record
 from .parse import ParsedLetter
 from .read import LetterSource, LetterText, source_name
 from .verify import verify
-
-
-@lru_cache(maxsize=1)
-def package_version() -> str:
-    try:
-        return version("imr-extract")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def parser_record(letter: LetterText, parsed: ParsedLetter, backend: str) -> Record:
@@ -57,5 +48,5 @@ def error_record(source: LetterSource, error: Exception, backend: str) -> Record
 
 def provenance(path: str, sha256: str | None, backend: str, **model_run: Any) -> Provenance:
     """Where a record came from; ``model_run``: the model backends' prompt version, model and usage."""
-    return Provenance(backend=backend, package_version=package_version(), source_path=path, source_sha256=sha256,
+    return Provenance(backend=backend, package_version=__version__, source_path=path, source_sha256=sha256,
                       **model_run)

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import ConfigurationError, LetterError, display_path
 from ..llm.backends import extract_letter
 from ..llm.prompt import PROMPT_VERSION
 from ..read import read_letter
-from ..record import package_version
 from ..settings import Settings
 from .folder import BATCH_JSON, MANIFEST, REQUEST_SETTINGS
 from .requests import RequestRecorder, batch_line, batch_settings
@@ -111,7 +111,7 @@ def prepare(paths: Iterable[str | Path], folder: Path, *, backend: str, settings
         loop.run_until_complete(recorder.aclose())
         loop.close()
     (folder / BATCH_JSON).write_text(json.dumps({
-        "backend": backend, "prompt_version": PROMPT_VERSION, "package_version": package_version(),
+        "backend": backend, "prompt_version": PROMPT_VERSION, "package_version": __version__,
         "prepared_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "settings": {name: getattr(settings, name) for name in REQUEST_SETTINGS},
         "files": files.files, "letters": letters, "requests": len(files.written),

@@ -9,32 +9,33 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .. import lazy_re
 from ..read.text import collapse
 
-_SENTENCE = re.compile(r"Decision\s+based\s+on\s+")
-_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
-_WORK_JOIN = re.compile(r",?\s+and\s+(?=[A-Z][^:]*?\b(?:19|20)\d{2}\b)")
-_YEAR_WORK = re.compile(
+_SENTENCE = lazy_re.compile(r"Decision\s+based\s+on\s+")
+_YEAR = lazy_re.compile(r"\b(?:19|20)\d{2}\b")
+_WORK_JOIN = lazy_re.compile(r",?\s+and\s+(?=[A-Z][^:]*?\b(?:19|20)\d{2}\b)")
+_YEAR_WORK = lazy_re.compile(
     r"(?P<name>.+?\b(?:19|20)\d{2}(?:\s+Guidelines)?)"
     r"(?:,?\s*Section\(s\):\s*(?P<topic>.+?))?"
     r"(?:,?\s*Page\(s\):\s*(?P<pages>[\d,\s-]+\d))?\s*$"
 )
-_NO_YEAR_WORK = re.compile(
+_NO_YEAR_WORK = lazy_re.compile(
     r"(?P<name>.+?Guidelines)(?:[\s,]+(?:Section\(s\):\s*)?(?P<topic>.+?))?"
     r"(?:,?\s*(?:Section\(s\)|Page\(s\)):\s*(?P<pages>[\d,\s-]+\d))?\s*$"
 )
-_ODG = re.compile(r"^(?:the\s+)?(?:Official\s+Disability\s+Guidelines?|ODG)\b(?:\s*\(ODG\))?(?:\s+guidelines)?[\s,:;.\-–]*", re.I)
-_ACOEM = re.compile(
+_ODG = lazy_re.compile(r"^(?:the\s+)?(?:Official\s+Disability\s+Guidelines?|ODG)\b(?:\s*\(ODG\))?(?:\s+guidelines)?[\s,:;.\-–]*", re.I)
+_ACOEM = lazy_re.compile(
     r"^(?:the\s+)?(?:American\s+College\s+of\s+Occupational\s+and\s+Environmental\s+Medicine\s*\(ACOEM\)|ACOEM)"
     r"(?:\s+guidelines\b)?[\s,:;.\-–]*",
     re.I,
 )
-_MULTI_SOURCE = re.compile(
+_MULTI_SOURCE = lazy_re.compile(
     r",?\s+and\s+(?:the\s+)?(?=Official\s+Disability|ODG\b|ACOEM\b)|,\s+(?=ODG\b|Official\s+Disability)|\s+and\s+Other\s+Medical\s+Treatment\s+Guidelines\s+"
     r"|(?<=accessed \d\d/\d\d/\d{4}),\s+"
 )
 # Layout C names its sources in free sentences: "MTUS ..., Section(s): X. Official Disability Guidelines (ODG), ..."
-_FREE_CITATION = re.compile(
+_FREE_CITATION = lazy_re.compile(
     r"(?:^[ \t]*|(?<=[.:]\s)|(?<=[.:]\n))(?:California\s+)?(?P<src>MTUS|Official\s+Disability\s+Guidelines|ODG|ACOEM)\b"
     r"(?P<body>.*?)(?=\.\s+[A-Z]|\.?\s*\Z)",
     re.S | re.M,
@@ -55,7 +56,7 @@ def _chapter_pattern(name: str) -> str:
 
 # A chapter's own qualifier: "(Acute & Chronic)", "(Thoracic and Lumbar, Acute and Chronic)".
 _ACUTE_CHRONIC = r"\s*\([^()]*\b(?:Acute|Chronic)\b[^()]*\)"
-_CHAPTER = re.compile(
+_CHAPTER = lazy_re.compile(
     r"^(?P<chapter>(?:" + "|".join(_chapter_pattern(c) for c in sorted(_CHAPTERS, key=len, reverse=True)) + r"))"
     r"(?P<qualifier>" + _ACUTE_CHRONIC + r")?"
     r"(?:\s*(?:chapters?\b|section\b|guidelines\b|\((?:updated|online)[^)]*\)|\d{1,2}/\d{1,2}/\d{2,4}\b))*"
@@ -65,13 +66,13 @@ _CHAPTER = re.compile(
 )
 # A chapter the table does not know, named as one: "Hand Chapter, Physical therapy"; or named after
 # its topic: "physical therapy, elbow chapter".
-_NAMED_CHAPTER = re.compile(r"^(?P<chapter>[a-z][a-z'&]*(?:\s+(?:and\s+|&\s+)?[a-z][a-z'&]*){0,3})\s+chapter\b", re.I)
-_CHAPTER_LAST = re.compile(r"^(?P<topic>[^,]+),\s*(?P<chapter>[a-z][a-z'&]*(?:\s+[a-z][a-z'&]*){0,3})\s+chapter\W*$", re.I)
+_NAMED_CHAPTER = lazy_re.compile(r"^(?P<chapter>[a-z][a-z'&]*(?:\s+(?:and\s+|&\s+)?[a-z][a-z'&]*){0,3})\s+chapter\b", re.I)
+_CHAPTER_LAST = lazy_re.compile(r"^(?P<topic>[^,]+),\s*(?P<chapter>[a-z][a-z'&]*(?:\s+[a-z][a-z'&]*){0,3})\s+chapter\W*$", re.I)
 # What may stand between the source and the chapter: the publisher, the edition's year, "Chapter:".
-_BEFORE_CHAPTER = re.compile(r"^(?:Work\s+Loss\s+Data\s+Institute\b(?:\s*\([^)]*\))?[\s,]*)?(?:(?:19|20)\d{2}\b[\s,]*)?"
-                             r"(?:Chapters?\s*:\s*)?", re.I)
+_BEFORE_CHAPTER = lazy_re.compile(r"^(?:Work\s+Loss\s+Data\s+Institute\b(?:\s*\([^)]*\))?[\s,]*)?(?:(?:19|20)\d{2}\b[\s,]*)?"
+                                  r"(?:Chapters?\s*:\s*)?", re.I)
 _LEAD = " ,:;.-–/"
-_ACOEM_PAGE = re.compile(r",?\s*(?:pg\.?|pages?)\s*\d+(?:-\d+)?\.?$", re.I)
+_ACOEM_PAGE = lazy_re.compile(r",?\s*(?:pg\.?|pages?)\s*\d+(?:-\d+)?\.?$", re.I)
 
 
 Cite = tuple[str, str | None, str | None, list[int]]  # source, guideline, topic, pages

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .. import lazy_re
 from ..models import Category, Decision, Reason
 from . import drugs
 
@@ -43,18 +44,18 @@ def services() -> tuple[Service, ...]:
     """The service vocabulary (``extractor/parse/data/services.csv``), in priority order: the first row that matches wins."""
     with SERVICES_CSV.open(encoding="utf-8", newline="") as f:
         return tuple(
-            Service(re.compile(row["pattern"], re.I), Category(row["category"]), row["keeps_site"] == "yes")
+            Service(lazy_re.compile(row["pattern"], re.I), Category(row["category"]), row["keeps_site"] == "yes")
             for row in csv.DictReader(f)
         )
 
 
-_MEDICATION = re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical|\bbalm\b|creme\b|supplements?\b|probiotics?\b", re.I)
+_MEDICATION = lazy_re.compile(r"\d\s*(?:mg|mcg|%|ml|gm|g|IU|units)\b|#\s*\d|\bpatch|\bcream|\btablets?\b|\bcapsules?\b|\bointment|\bgel\b|refills?|medication|compound|\btopical|\bbalm\b|creme\b|supplements?\b|probiotics?\b", re.I)
 _NUMBER = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty[- ]four)"
 # A number before these qualifies the noun ("Three phase bone scan", "Two level ACDF"): it is not a count.
 _NOT_A_COUNT = r"(?!(?:phase|level|dimensional|D|compartment|point|wheel\w*|in)\b)"
 # A leading frequency is not part of the name ("Daily RN" -> "RN", "Monthly follow-up visits").
 _FREQUENCY = r"(?:daily|nightly|weekly|bi-?weekly|monthly|quarterly)"
-_LEADING = re.compile(
+_LEADING = lazy_re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|retro(?:spective)?\s+|(?:DOS|date\s+of\s+service)\s*:?\s*[\d/-]+\s+|(?:(?:pre|post)-?op(?:erative)?\s+)?(?:DME|durable\s+medical\s+equipment|equipment|supplies)\s*:\s*|"
     r"(?:(?:pre|post)-?op(?:erative)?\s+)?(?:labs?|laboratory|lab\s+work|blood\s*work|(?:(?:lab|laboratory|blood|diagnostic)\s+)?(?:tests?|testing|studies|panel))"
     r"(?:\s*:\s*|\s+[-\u2013]\s+|\s+(?:to\s+)?(?:include|including)\s*:?\s*)|"
@@ -64,24 +65,24 @@ _LEADING = re.compile(
     r"\s+(?:of\s+)?)?)+",
     re.I,
 )
-_DRUG_LEADING = re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)
+_DRUG_LEADING = lazy_re.compile(r"^(?:post-?op(?:erative)?\s+|pre-?op(?:erative)?\s+)+", re.I)
 # A panel prefix with its tests in parentheses: "Labs (CBC, BMP)" names "CBC, BMP", as "Labs: CBC, BMP" does.
-_PANEL_IN_PARENTHESES = re.compile(
+_PANEL_IN_PARENTHESES = lazy_re.compile(
     r"^(?:labs?|laboratory(?:\s+(?:tests?|studies))?|lab\s+(?:tests?|work)|blood\s*(?:tests?|work))\s*\(([^()]+)\)\s*$", re.I)
 # A label before a medication ("Compound cream:", "Topical compound:") is not its name.
-_LABEL = re.compile(r"^([A-Za-z][\w -]{0,30}):\s*(?=\S)")
+_LABEL = lazy_re.compile(r"^([A-Za-z][\w -]{0,30}):\s*(?=\S)")
 # Image guidance qualifies a procedure; it must neither name nor categorise it.
-_GUIDANCE = re.compile(
+_GUIDANCE = lazy_re.compile(
     r"^(?:ultrasound|fluoroscop\w*|CT|image)[- ]guided\s+|\s+(?:under|with)\s+(?:fluoroscop\w*|ultrasound|CT|imaging)(?:\s+guidance)?\b.*$",
     re.I)
 _SITE_WORDS = (r"left|right|bilateral|both|upper|lower|mid|cervical|thoracic|lumbar|lumbosacral|sacral|sacroiliac|spine|"
                r"neck|back|low|head|shoulders?|knees?|hips?|wrists?|hands?|elbows?|ankles?|foot|feet|legs?|arms?|"
                r"extremit(?:y|ies)|trapezius|fingers?|thumbs?|toes?|pelvis|jaw|TMJ|abdomen|groin|buttocks?|forearms?|heels?|"
                r"[CTLS]\d(?:-[CTLS]?\d)?|RUE|LUE|RLE|LLE|BUE|BLE")
-_LATERAL = re.compile(r"(?:left|right|bilateral)\b", re.I)
-_SITE = re.compile(r"^(?:" + _SITE_WORDS + r")$", re.I)
+_LATERAL = lazy_re.compile(r"(?:left|right|bilateral)\b", re.I)
+_SITE = lazy_re.compile(r"^(?:" + _SITE_WORDS + r")$", re.I)
 # Where a service name that keeps no body site ends: frequency, duration, counts, body sites, purpose.
-_SERVICE_END = re.compile(
+_SERVICE_END = lazy_re.compile(
     r"\s*(?:\d|\((?![A-Za-z][A-Za-z /-]*\))|\((?:unknown|unspecified)|\[|,|:|;|\bfor\b|\bto\b|\btimes\b|\bx\b|\bx\d|\bqty\b|\bquantity\b|\bof the\b|\bon the\b|\bat\b|"
     r"\bper\b|\bpurchase\b|\brental\b|\badditional\b|\s\band\s+(?:treat|test)\w*|\b" + _NUMBER + r"\b|"
     r"\b(?:" + _SITE_WORDS + r")\b)",
@@ -89,18 +90,18 @@ _SERVICE_END = re.compile(
 )
 # "sessions"/"visits" count a service without naming it: "acupuncture visits with Capsaicin patch".
 # "treatments" counts a therapy the same way: "Physical therapy treatments" -> "Physical therapy".
-_SESSIONS = re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b|(?<=therapy)\s+treatments?\b", re.I)
-_CONSULT_END = re.compile(
+_SESSIONS = lazy_re.compile(r"\s+(?<!office )(?:sessions?|visits?)\b|(?<=therapy)\s+treatments?\b", re.I)
+_CONSULT_END = lazy_re.compile(
     r"\s*(?:\d|\(|\[|,|;|\bfor\b|\bto\b|\bx\s*\d|\btimes\b|\band\s+treat|\bprior\s+to\b|\bbefore\b|\b(?:in|within|every|after)\s+(?:a\b|" + _NUMBER + r"\b))",
     re.I)
 # After "TOC to"/"Referral to" + whom, the visit's own "eval and treatment" is its purpose, not its name.
-_WHOM_PURPOSE = re.compile(r"\s+(?:eval\w*|consult\w*)$", re.I)
-_CONSULT_TO = re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?:to|with)\s+", re.I)
+_WHOM_PURPOSE = lazy_re.compile(r"\s+(?:eval\w*|consult\w*)$", re.I)
+_CONSULT_TO = lazy_re.compile(r"(?:TOC|transfer\s+of\s+care|referral|consult\w*)\s+(?:to|with)\s+", re.I)
 # Visits keep their own qualifiers ("Initial exam", "Pre-op Clearance"); only these openings come off.
-_CONSULT_LEADING = re.compile(
+_CONSULT_LEADING = lazy_re.compile(
     r"^(?:associated(?:\s+surgical)?\s+services?:\s*|request\s+for\s+|(?:\d+|one|two|three|four|five|six)\s+(?=\w)|"
     + _FREQUENCY + r"\s+)+", re.I)
-_TEST_END = re.compile(
+_TEST_END = lazy_re.compile(
     r"\s*(?:\(DOS.*$|\bDOS\b.*$|\bQTY\b.*$|\bquantity\b.*$|\(unknown quantity\)|,\s*as an outpatient.*$|,\s*\d+\s*$|"
     r",\s*(?:standing|weight[- ]bearing|upright|supine|AP|PA|lateral|oblique|flexion|extension)\b.*$|\s(?-i:AP|PA)\b.*$|"
     r"\b(?:to\s+)?(?:rule\s+out|r/o)\b.*$|,?\s*(?:a\s+)?series\s+of\s+(?:\d+|" + _NUMBER + r")\b.*$|\bto\s+(?:evaluate|assess|determine|confirm|check|monitor)\b.*$|\bper\b.*$|\bx\s*\d.*$|\b(?:\d+|one|two|three|four)\s+times\b.*$|\btimes\s+\d.*$|\s*#.*$|\[.*$|,?\s*\b\d+\s+views?\b.*$|,[\w/ -]*\bviews?\b.*$|(?:\s+(?:with|and|for))?\s+\d+[- ](?:days?|nights?)\b.*$|,\s*(?:once|twice|quarterly|monthly|annually|yearly)\b.*$|"
@@ -109,7 +110,7 @@ _TEST_END = re.compile(
     re.I,
 )
 # Qualifiers of how a test is done, wherever they stand: contrast, field strength, views in parentheses.
-_TEST_QUALIFIER = re.compile(
+_TEST_QUALIFIER = lazy_re.compile(
     r",?\s*\b(?:with\s+and\s+without|without\s+and\s+with|with\s*/\s*without|w/\s*(?:and\s+)?w/o|without|with|w/o|w/|non-?)"
     r"\s*(?:IV\s+)?(?:contrast|dye|gadolinium)\b(?:\s+(?:material|media|agent))?|"
     r",?\s*\(?\b\d+(?:\.\d+)?\s*-?\s*T(?:esla)?\b(?:\s+(?:or\s+higher|or\s+greater|closed|open|only|magnet|scanner))*\)?|"
@@ -118,23 +119,23 @@ _TEST_QUALIFIER = re.compile(
 )
 # Where a sub-procedure may begin after a procedure's first name (the labelling guide's surgery rule):
 # "with", "and", "vs", "possible", a comma, a parenthesis or an abbreviation such as "RCR".
-_SUB_PROCEDURE = re.compile(
+_SUB_PROCEDURE = lazy_re.compile(
     r"\s*(?:[,;]|\((?![A-Z]{2,6}\))|\b(?i:with|and|vs|versus|possible|plus|or|including|to\s+include)\b\.?)\s*|\s+(?=[A-Z]{2,5}\b)")
 # Words that only say where: what a procedure keeps after its name ("Neuroplasty, lumbar spine", "L4-5, L5-S1").
-_WHERE = re.compile(r"^(?:" + _SITE_WORDS + r"|spine|and|of|the|at|on|in|to|levels?|bilaterally|region|joint)$", re.I)
+_WHERE = lazy_re.compile(r"^(?:" + _SITE_WORDS + r"|spine|and|of|the|at|on|in|to|levels?|bilaterally|region|joint)$", re.I)
 # A stay's length inside a procedure's name: "Post-operative 2 day inpatient stay" -> "Post-operative inpatient stay".
-_STAY_LENGTH = re.compile(r"\b(?:\d+|one|two|three|four|five)[- ](?:days?|nights?)\s+(?=\w)", re.I)
-_EQUIPMENT_END = re.compile(
+_STAY_LENGTH = lazy_re.compile(r"\b(?:\d+|one|two|three|four|five)[- ](?:days?|nights?)\s+(?=\w)", re.I)
+_EQUIPMENT_END = lazy_re.compile(
     r"\s*(?:,|:|\bfor\b|\((?![A-Za-z][A-Za-z /-]*\))|#|\bx\s*\d|\b\d+[- ](?:days?|weeks?|months?)\b|\bpurchase\b|\brental\b|\btimes\b).*$", re.I)
-_ACUPUNCTURE = re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
+_ACUPUNCTURE = lazy_re.compile(r"^((?:\w+\s+)?acupuncture)\s+(?:therapy|treatments?)$", re.I)
 _PROCEDURES = {Category.surgery, Category.injection}
 _TEST_CATEGORIES = {Category.imaging, Category.diagnostic_test, Category.lab_test}
 # What is left of a medication request that names no drug, only a form, a class or a purpose.
-_NOT_A_DRUG_NAME = re.compile(
+_NOT_A_DRUG_NAME = lazy_re.compile(
     r"^(?:(?:medications?|meds|creams?|pain|topicals?|compound(?:ed)?|analgesics?|ointments?|gels?|lotions?|patch(?:es)?|"
     r"unknown|unspecified|other)(?:\s+|/|$))+$", re.I)
 # What a reduced name must not hold: quantities, frequencies, durations, or a dangling word at its end.
-_LEFTOVER = re.compile(
+_LEFTOVER = lazy_re.compile(
     r"\s*(?:#|\btimes\b|\bx\s*\d|\bper\b|\b\d+\s*(?:sessions?|visits?|hours?|hrs?|days?|weeks?|months?)\b).*$|"
     r"(?:\s+(?:in|of|to|for|with|and|or|the|a|an|at|on|by|from|x))+\s*$", re.I)
 # A fallback name longer than this is not a short name: the request is flagged.
@@ -281,14 +282,14 @@ def _capitalise(name: str) -> str:
 
 # (reason, words one of which the rationale must contain for the pattern to be worth trying, pattern)
 _REASON_RULES: list[tuple[Reason, tuple[str, ...], re.Pattern[str]]] = [
-    (Reason.primary_treatment_not_necessary, ("surg", "procedure"), re.compile(r"(?:primary|associated|requested) (?:procedure|surgery|surgical)[^.]{0,80}not (?:medically necessary|been (?:established|authorized|certified))|since the (?:surgery|procedure)[^.]{0,60}not|(?:surgery|procedure) (?:is|was|has) not (?:been )?(?:medically necessary|authorized|certified)")),
-    (Reason.no_functional_improvement, ("functional",), re.compile(r"(?:\bno\b|\bnot\b|lack of|without|absence of|fail(?:ed|s)? to)[^.]{0,80}functional (?:improvement|benefit|gains?)|functional (?:improvement|benefit)[^.]{0,40}(?:not|no) (?:documented|noted|established)")),
-    (Reason.no_pain_relief_documented, ("relief", "efficacy", "effectiveness", "reduction", "analgesic"), re.compile(r"(?:\bno\b|\bnot\b|lack of|without|absence of)[^.]{0,60}(?:pain relief|efficacy|effectiveness|pain reduction|reduction in pain|analgesic (?:effect|benefit))")),
-    (Reason.long_term_use_not_recommended, ("term", "course", "chronic use", "exceed", "beyond", "weeks"), re.compile(r"long[- ]term|short[- ]term|short course|chronic use|exceed(?:s|ed|ing)?\b[^.]{0,60}(?:weeks|recommend|guideline)|beyond \d+ (?:weeks|days)|(?:2|3|two|three)[- ]to[- ](?:3|4|three|four) weeks")),
-    (Reason.not_recommended, ("recommend",), re.compile(r"(?:is|are) not recommended|recommend against|does not recommend|do not recommend")),
-    (Reason.not_recommended, ("supported",), re.compile(r"not supported by (?:the )?guidelines")),
-    (Reason.indication_not_documented, ("red flag", "radiculopathy", "neurologic", "indication", "diagnosis", "objective", "clinical findings", "documented"), re.compile(r"(?:\bno\b|\bnot\b|lack of|absence of|without)[^.]{0,60}(?:red flag|radiculopathy|neurologic|indication|diagnosis|objective (?:findings|evidence)|clinical findings|documented (?:diagnosis|condition))")),
-    (Reason.prerequisites_not_met, ("fail", "first", "home exercise", "trial", "prior to", "conservative"), re.compile(r"fail(?:ed|ure)? (?:of )?(?:first[- ]line|conservative|a trial)|first[- ]line|home exercise|trial of|prior to|(?:has|have) not (?:tried|failed)|conservative (?:care|treatment)")),
+    (Reason.primary_treatment_not_necessary, ("surg", "procedure"), lazy_re.compile(r"(?:primary|associated|requested) (?:procedure|surgery|surgical)[^.]{0,80}not (?:medically necessary|been (?:established|authorized|certified))|since the (?:surgery|procedure)[^.]{0,60}not|(?:surgery|procedure) (?:is|was|has) not (?:been )?(?:medically necessary|authorized|certified)")),
+    (Reason.no_functional_improvement, ("functional",), lazy_re.compile(r"(?:\bno\b|\bnot\b|lack of|without|absence of|fail(?:ed|s)? to)[^.]{0,80}functional (?:improvement|benefit|gains?)|functional (?:improvement|benefit)[^.]{0,40}(?:not|no) (?:documented|noted|established)")),
+    (Reason.no_pain_relief_documented, ("relief", "efficacy", "effectiveness", "reduction", "analgesic"), lazy_re.compile(r"(?:\bno\b|\bnot\b|lack of|without|absence of)[^.]{0,60}(?:pain relief|efficacy|effectiveness|pain reduction|reduction in pain|analgesic (?:effect|benefit))")),
+    (Reason.long_term_use_not_recommended, ("term", "course", "chronic use", "exceed", "beyond", "weeks"), lazy_re.compile(r"long[- ]term|short[- ]term|short course|chronic use|exceed(?:s|ed|ing)?\b[^.]{0,60}(?:weeks|recommend|guideline)|beyond \d+ (?:weeks|days)|(?:2|3|two|three)[- ]to[- ](?:3|4|three|four) weeks")),
+    (Reason.not_recommended, ("recommend",), lazy_re.compile(r"(?:is|are) not recommended|recommend against|does not recommend|do not recommend")),
+    (Reason.not_recommended, ("supported",), lazy_re.compile(r"not supported by (?:the )?guidelines")),
+    (Reason.indication_not_documented, ("red flag", "radiculopathy", "neurologic", "indication", "diagnosis", "objective", "clinical findings", "documented"), lazy_re.compile(r"(?:\bno\b|\bnot\b|lack of|absence of|without)[^.]{0,60}(?:red flag|radiculopathy|neurologic|indication|diagnosis|objective (?:findings|evidence)|clinical findings|documented (?:diagnosis|condition))")),
+    (Reason.prerequisites_not_met, ("fail", "first", "home exercise", "trial", "prior to", "conservative"), lazy_re.compile(r"fail(?:ed|ure)? (?:of )?(?:first[- ]line|conservative|a trial)|first[- ]line|home exercise|trial of|prior to|(?:has|have) not (?:tried|failed)|conservative (?:care|treatment)")),
 ]
 
 

@@ -18,18 +18,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import cast, get_args
 
+from .. import lazy_re
 from ..models import Category, DrugClass
 from .dwc import dwc_category
 
 _DATA = Path(__file__).resolve().parent / "data"
 # The words that say a product is applied to the skin; so does a strength in percent (a tablet's is in mg).
-_ON_SKIN = re.compile(r"\b(?:patch(?:es)?|pads?|gel|cream|creme|lotion|ointment|balm|liniment|roll-?on|foam|topical(?:ly)?|"
-                      r"transdermal|dermal|liquid\s+bandage|spray\s+on|salve)\b|\d\s*%", re.I)
+_ON_SKIN = lazy_re.compile(r"\b(?:patch(?:es)?|pads?|gel|cream|creme|lotion|ointment|balm|liniment|roll-?on|foam|topical(?:ly)?|"
+                           r"transdermal|dermal|liquid\s+bandage|spray\s+on|salve)\b|\d\s*%", re.I)
 # The words that say a pharmacy made it: "compound cream", "compounded", "in cream base".
-_COMPOUND = re.compile(r"\bcompound(?:ed|ing)?\b|\b(?:cream|gel|lipoderm|versapro|pcca)\s+base\b|\bin\s+base\b", re.I)
+_COMPOUND = lazy_re.compile(r"\bcompound(?:ed|ing)?\b|\b(?:cream|gel|lipoderm|versapro|pcca)\s+base\b|\bin\s+base\b", re.I)
 # Salts and forms the lexicon may leave on an ingredient's name ("diclofenac sodium", "tramadol hcl").
-_SALT = re.compile(r"\s+(?:hcl|hydrochloride|sodium|potassium|epolamine|bitartrate|tartrate|succinate|besylate|"
-                   r"maleate|mesylate|sulfate|citrate|magnesium|calcium|er|xr|cr|sr|ir|dr)$")
+_SALT = lazy_re.compile(r"\s+(?:hcl|hydrochloride|sodium|potassium|epolamine|bitartrate|tartrate|succinate|besylate|"
+                        r"maleate|mesylate|sulfate|citrate|magnesium|calcium|er|xr|cr|sr|ir|dr)$")
 # Manufactured topical analgesics combine these (Salonpas, BenGay, EMLA): several of them alone is no compound.
 _OTC_SKIN = {"menthol", "methyl salicylate", "camphor", "capsaicin", "lidocaine", "prilocaine", "trolamine salicylate"}
 # In a combination the group of the principal ingredient wins; a stomach protectant beside an NSAID is not principal.

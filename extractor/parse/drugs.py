@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from .. import lazy_re
 from . import lexicon
 
 # Products drug-named-entity-recognition does not know, or names only as a class.
@@ -44,18 +45,18 @@ EXTRA_GENERICS = {
     "chondroitin": "chondroitin",
     "biofreeze": "menthol",
 }
-_FORM_WORDS = re.compile(
+_FORM_WORDS = lazy_re.compile(
     r"\s+(?:patch(?:es)?|pads?|tablets?|tabs?|capsules?|caps?|cream|gel|ointment|lotion|solution|suspension|spray|films?|"
     r"oral|topical|transdermal|grams?|gm|ml)\b",
     re.I,
 )
-_STRENGTH = re.compile(
+_STRENGTH = lazy_re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?(?:\s*[/-]\s*\d+(?:\.\d+)?)*)\s*(mcg/hr|mcg/h|mg/ml|mg/g|mg/\d+\s*ml|mcg|mg|gm|g|ml|%|iu)(?![\w])",
     re.I,
 )
 # "8mg/2mg" is one strength, "8/2 mg": the unit printed before the slash goes.
-_UNIT_BETWEEN = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\s*/\s*(?=\d+(?:\.\d+)?\s*\2\b)", re.I)
-_QUANTITY = re.compile(r"#\s*(\d+)")
+_UNIT_BETWEEN = lazy_re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\s*/\s*(?=\d+(?:\.\d+)?\s*\2\b)", re.I)
+_QUANTITY = lazy_re.compile(r"#\s*(\d+)")
 # A word that is surely not a drug, though the NER lexicon may say otherwise.
 _NOT_DRUGS = {"oxygen", "water", "ice", "heat", "gym", "pool", "massage", "nurse", "unit", "home"}
 
@@ -118,7 +119,7 @@ def quantity(text: str) -> int | None:
 
 
 # Where a drug's name ends: directions for use, frequency, route, quantity, refills, purpose.
-_NAME_STOP = re.compile(
+_NAME_STOP = lazy_re.compile(
     r"\s*(?:#|\(|\[|\bwith\b|\bx\s*\d|\bper\b|\bqty\b|\bquantity\b|\bDOS\b|\bin\s+(?:a\s+)?(?:cream|gel)\b|"
     r"\d+\s*refills?|\brefills?\b|\bfor\b|\bby\s+mouth\b|\b(?:once|twice|three times|four times)\b|\b(?:daily|nightly|weekly)\b|"
     r"\bq\.?\s?\d|\bq\.?\s?(?:d|hs|am|pm|day|[2-8]h)\b|\b(?:b\.?i\.?d|t\.?i\.?d|q\.?i\.?d|p\.?r\.?n|RN|h\.?s|p\.?o)\b\.?|"
@@ -127,13 +128,13 @@ _NAME_STOP = re.compile(
     r"\b(?:\d+(?:-\d+)?|one|two|half|1/2)\s+(?:tabs?|tablets?|caps?|capsules?|pills?|puffs?|drops?|patch(?:es)?|by)\b|"
     r"\b\d+\s*(?:days?|weeks?|months?)\b)", re.I)
 # Words that belong to a drug's name after it: salts and release forms ("Oxycodone HCL ER", "Naproxen sodium").
-_NAME_SUFFIX = re.compile(
+_NAME_SUFFIX = lazy_re.compile(
     r"^(?:HCL|hydrochloride|sod|sodium|potassium|calcium|magnesium|ER|XR|DR|CR|SR|XL|LA|IR|ODT|DS|EC|extended|delayed|"
     r"sustained|controlled|immediate|release|forte|plus|PM|\w+ate|\w+ide)$", re.I)
 # A name printed in parentheses right after a drug's name stays with it: "Diazepam (Valium)", "Meloxicam (Mobic)".
-_ALIAS = re.compile(r"\s*\(\s*([A-Za-z][A-Za-z /-]*?)\s*\)")
-_NAME_SPLIT = re.compile(r"\s*(?:/|\+|,|\band\b)\s*")
-_FILLER = re.compile(r"^(?:(?:\w+\s+){0,3}supply\s+of\s+|(?:\w+\s+)?(?:containers?|refills?|bottles?|tubes?|boxes?)\s+of\s+|compound(?:ed)?\s+)", re.I)
+_ALIAS = lazy_re.compile(r"\s*\(\s*([A-Za-z][A-Za-z /-]*?)\s*\)")
+_NAME_SPLIT = lazy_re.compile(r"\s*(?:/|\+|,|\band\b)\s*")
+_FILLER = lazy_re.compile(r"^(?:(?:\w+\s+){0,3}supply\s+of\s+|(?:\w+\s+)?(?:containers?|refills?|bottles?|tubes?|boxes?)\s+of\s+|compound(?:ed)?\s+)", re.I)
 
 
 def _through_last_drug(piece: str) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from .. import lazy_re
 from .values import DATE_PATTERN, STATE_NAME_PATTERN, case_number, parse_date, state_code
 
 # Header labels; "Application Received:" may wrap around its value in a PDF's text.
@@ -18,23 +19,23 @@ _LABELS = {
     "priority": r"Priority:",
     "application_received_date": r"Application(?:\s+Received:)?",
 }
-_HEADER_TOKEN = re.compile(
+_HEADER_TOKEN = lazy_re.compile(
     "|".join(f"(?P<{k}>{v})" for k, v in _LABELS.items())
     + rf"|(?P<value>\b[A-Z]{{2}}\d{{2}}\s*-\s*\d{{4,}}\b|{DATE_PATTERN}|\b(?:Standard|Expedited)\b)"
     + r"|(?P<stray>Received:)",
     re.I,
 )
 _VALUE_KINDS = {
-    "case_number": re.compile(r"[A-Z]{2}\d{2}\s*-\s*\d+", re.I),
-    "priority": re.compile(r"Standard|Expedited", re.I),
+    "case_number": lazy_re.compile(r"[A-Z]{2}\d{2}\s*-\s*\d+", re.I),
+    "priority": lazy_re.compile(r"Standard|Expedited", re.I),
 }
-_AGE_SEX = re.compile(r"\b(\d{1,3})[- ]year[- ]old,?\s+(?:(?:right|left)[- ]handed\s+)?(male|female|man|woman)\b", re.I)
-_SEX = re.compile(r"\b(?:is|was|a|an|this)\s+(?:\d{1,3}[- ]year[- ]old\s+)?(male|female|man|woman)\b", re.I)
-_AGE = re.compile(r"\b(\d{1,3})[- ]year[- ]old\b", re.I)
-_INJURY_DATE = re.compile(
+_AGE_SEX = lazy_re.compile(r"\b(\d{1,3})[- ]year[- ]old,?\s+(?:(?:right|left)[- ]handed\s+)?(male|female|man|woman)\b", re.I)
+_SEX = lazy_re.compile(r"\b(?:is|was|a|an|this)\s+(?:\d{1,3}[- ]year[- ]old\s+)?(male|female|man|woman)\b", re.I)
+_AGE = lazy_re.compile(r"\b(\d{1,3})[- ]year[- ]old\b", re.I)
+_INJURY_DATE = lazy_re.compile(
     r"(?:date of injury|injured|injury|DOI)\D{0,25}?(" + DATE_PATTERN + r"|[A-Z][a-z]+\.? \d{1,2},? \d{4})", re.I
 )
-_DIAGNOSES = re.compile(
+_DIAGNOSES = lazy_re.compile(
     r"(?:diagnos[ie]s\s+(?:that\s+)?(?:is|are|was|were|include[sd]?|of|has been|have been)(?:\s+documented)?(?:\s+as|\s+is|\s*:)?"
     r"|diagnosed\s+(?:with|as\s+having)|undergoing\s+treatment\s+for|(?:being|been)\s+treated\s+for"
     r"|Diagnosis\s+includes?|filed\s+a\s+claim\s+for)\s+(.+?)(?:\s+reportedly\b|\.(?:\s|$)|$)",
@@ -42,19 +43,19 @@ _DIAGNOSES = re.compile(
 )
 # Split a list of diagnoses at ";", "," and "and", but not inside the coding phrases that carry
 # commas themselves ("strain of muscle, fascia and tendon of ...", "..., subsequent encounter").
-_SPLIT_DIAGNOSES = re.compile(
+_SPLIT_DIAGNOSES = lazy_re.compile(
     r";\s*|,(?!\s*(?:and\s+)?(?:fascia|tendons?|unspecified|not elsewhere)\b)\s*(?:and\s+)?"
     r"|(?<!fascia)\s+and\s+(?=[a-z])(?!tendons?\b)",
     re.I,
 )
-_ENCOUNTER = re.compile(r",?\s+(?:subsequent|initial)\s+encounter(?:\s+for\s+[a-z ]+?)?(?=[,;.]|\s+and\b|$)|,?\s+sequela\b", re.I)
-_LICENSURE = re.compile(r"^(?:State\(s\) of )?Licensure:\s*(.+)", re.M)
+_ENCOUNTER = lazy_re.compile(r",?\s+(?:subsequent|initial)\s+encounter(?:\s+for\s+[a-z ]+?)?(?=[,;.]|\s+and\b|$)|,?\s+sequela\b", re.I)
+_LICENSURE = lazy_re.compile(r"^(?:State\(s\) of )?Licensure:\s*(.+)", re.M)
 # A specialty may wrap onto following lines, up to the next "Label:" line.
-_SPECIALTY = re.compile(r"^(?:Certification\(s\)/)?Specialty:\s*(.+?)(?=\n[^\n:]*:|\Z)", re.M | re.S)
-_BOARD_SENTENCE = re.compile(
+_SPECIALTY = lazy_re.compile(r"^(?:Certification\(s\)/)?Specialty:\s*(.+?)(?=\n[^\n:]*:|\Z)", re.M | re.S)
+_BOARD_SENTENCE = lazy_re.compile(
     r"Board\s+Certified\s+in\s+(.+?)\s+and\s+(?:is\s+)?licensed\s+to\s+practice\s+in\s+(.+?)\.", re.S
 )
-_STATE_NAME = re.compile(rf"\b(?:{STATE_NAME_PATTERN})\b|\b[A-Z]{{2}}\b", re.I)
+_STATE_NAME = lazy_re.compile(rf"\b(?:{STATE_NAME_PATTERN})\b|\b[A-Z]{{2}}\b", re.I)
 
 
 @dataclass

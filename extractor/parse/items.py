@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from .. import lazy_re
 from ..models import Category, Citation, ExtractionWarning, Item, Span
 from ..read.text import CleanText, collapse
 from . import classify, drugclass, drugs
@@ -14,15 +15,15 @@ from .citations import parse_guideline_paragraph
 from .segment import ItemBlock, Region
 from .values import DATE_PATTERN, parse_date
 
-_PARTIAL = re.compile(
+_PARTIAL = lazy_re.compile(
     r"^(?P<original>.+?)\s+was\s+the\s+original\s+request\.\s*.*?"
     r"(?:The\s+remaining\s+IMR\s+eligible\s+portion\s+of\s+the\s+original\s+request,?|The\s+original\s+request,)\s*"
     r"(?P<request>.+)$",
     re.I | re.S,
 )
-_RETRO_PREFIX = re.compile(r"^Retrospective(?:\s+request)?(?:\s+for)?\s*:?\s*", re.I)
-_TRAILING_IS = re.compile(r"\s+is\s*:?\s*$|\s*:\s*$", re.I)
-_DOS = re.compile(r"\b(?:DOS|dates?\s+of\s+service)\b\s*:?\s*(?:on\s+)?(" + DATE_PATTERN + ")", re.I)
+_RETRO_PREFIX = lazy_re.compile(r"^Retrospective(?:\s+request)?(?:\s+for)?\s*:?\s*", re.I)
+_TRAILING_IS = lazy_re.compile(r"\s+is\s*:?\s*$|\s*:\s*$", re.I)
+_DOS = lazy_re.compile(r"\b(?:DOS|dates?\s+of\s+service)\b\s*:?\s*(?:on\s+)?(" + DATE_PATTERN + ")", re.I)
 
 
 @dataclass

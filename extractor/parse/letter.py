@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from ..errors import NotAnImrLetterError
 from ..models import ExtractionWarning, Item, Layout, Span
-from ..read import CleanText, LetterText, normalise
+from ..read import LetterText
+from ..read.text import CleanText, normalise
 from .header import Found, parse_credentials, parse_header, parse_summary
 from .items import parse_item
 from .segment import Segments, looks_like_imr, segment

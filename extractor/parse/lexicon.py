@@ -4,7 +4,7 @@ truth, but loading it costs 3 s and 350 MB per process, and the parser needs onl
 The first use after an install or upgrade of the dependency reads its dictionary once (those 3 s)
 and writes what ``find`` needs (every one- and two-word name or synonym, with the drug's name, brand
 flag and identifiers) to a SQLite file in the user's cache directory, named after the dependency's
-version and data file and this index's format, so an upgrade builds a new one. The file is written
+files and this index's format, so an upgrade builds a new one. The file is written
 under a temporary name and renamed, so processes starting together each see a whole index; every
 later process opens it read-only in a millisecond, and worker processes share its pages through the
 OS page cache instead of each holding a copy. Where the cache cannot be written, the index is built
@@ -13,6 +13,7 @@ in a private temporary folder for this process.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -22,7 +23,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.metadata import version
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -112,13 +112,16 @@ def cache_root() -> Path:
 
 
 def _fingerprint() -> str:
-    """The installed lexicon's identity: its version, its data file's size and time, and this index's format."""
+    """The installed lexicon's identity: the size and time of its data file and of the module that reads
+    it (an install or upgrade writes both anew), and this index's format. Two ``stat`` calls, where the
+    package's version would cost its metadata's parsing (the ``email`` package) at every start."""
     spec = importlib.util.find_spec(SOURCE)  # finds the package without importing it (the import is the 3 s)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(f"{SOURCE} is not installed; reinstall imr-extract")
-    data = Path(next(iter(spec.submodule_search_locations))) / "drug_ner_dictionary.pkl.bz2"
-    info = data.stat()
-    return f"{version('drug-named-entity-recognition')}-{info.st_size}-{info.st_mtime_ns}-f{FORMAT}"
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = [(folder / name).stat() for name in ("drug_ner_dictionary.pkl.bz2", "drugs_finder.py")]
+    identity = hashlib.blake2b(repr([(f.st_size, f.st_mtime_ns) for f in files]).encode(), digest_size=8).hexdigest()
+    return f"{identity}-f{FORMAT}"
 
 
 def build(target: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import lazy_re
 from ..models import Decision, Layout
 
 
@@ -16,14 +17,14 @@ def _heading(words: str) -> str:
     return r"\s+".join(re.escape(w) for w in words.split())
 
 
-_A_ITEMS = re.compile(_heading("IMR ISSUES, DECISIONS AND RATIONALES"))
-_B_START = re.compile(r"\A\s*" + _heading("MAXIMUS FEDERAL SERVICES, INC."))
-_B_ITEMS = re.compile(_heading("IMR DECISION(S) AND RATIONALE(S)"))
-_C_START = re.compile(r"\A\s*" + _heading("MEDICAL PROFESSIONAL REVIEW"))
-_HOW = re.compile(_heading("HOW THE IMR FINAL DETERMINATION WAS MADE"))
-_SUMMARY = re.compile(r"^(?:CLINICAL\s+)?CASE\s+SUMMARY:?$", re.M)
-_DOCUMENTS = re.compile(r"^DOCUMENTS\s+REVIEWED(?:\s+FOR\s+DETERMINATION)?:?$", re.M)
-_IMR_MARKS = re.compile(
+_A_ITEMS = lazy_re.compile(_heading("IMR ISSUES, DECISIONS AND RATIONALES"))
+_B_START = lazy_re.compile(r"\A\s*" + _heading("MAXIMUS FEDERAL SERVICES, INC."))
+_B_ITEMS = lazy_re.compile(_heading("IMR DECISION(S) AND RATIONALE(S)"))
+_C_START = lazy_re.compile(r"\A\s*" + _heading("MEDICAL PROFESSIONAL REVIEW"))
+_HOW = lazy_re.compile(_heading("HOW THE IMR FINAL DETERMINATION WAS MADE"))
+_SUMMARY = lazy_re.compile(r"^(?:CLINICAL\s+)?CASE\s+SUMMARY:?$", re.M)
+_DOCUMENTS = lazy_re.compile(r"^DOCUMENTS\s+REVIEWED(?:\s+FOR\s+DETERMINATION)?:?$", re.M)
+_IMR_MARKS = lazy_re.compile(
     r"Independent Medical Review|IMR FINAL DETERMINATION|MAXIMUS|Decision rationale:|MEDICAL PROFESSIONAL REVIEW"
     r"|Case Number:\s*CM\d",
     re.I,
@@ -36,16 +37,16 @@ _C_SECTIONS = {
     "rationale": r"RATIONALE\s+FOR\s+WHY\s+THE\s+REQUESTED\s+TREATMENT/SERVICE\s+IS/WAS\s+NOT\s+MEDICALLY\s+NECESSARY:",
     "qualifications": _heading("MEDICAL REVIEWER QUALIFICATIONS:"),
 }
-_INTRO = re.compile(r"^The Final Determination was based on decisions.*?set forth below:", re.M | re.S)
+_INTRO = lazy_re.compile(r"^The Final Determination was based on decisions.*?set forth below:", re.M | re.S)
 # The decision closes an item heading: ": Upheld" at a line end, or wrapped onto a line of its own.
-_DECISION = re.compile(r"\b(Upheld|Overturned)\b[ .]*(?=\n|\Z)")
-_SENTENCE_END = re.compile(r"""[.?!]["')\]]?$""")
-_PARTIAL_TAIL = re.compile(r"IMR\s+eligible|^The\s+original\s+request,", re.I)
-_PARTIAL_HEAD = re.compile(r"was the original request", re.I)
+_DECISION = lazy_re.compile(r"\b(Upheld|Overturned)\b[ .]*(?=\n|\Z)")
+_SENTENCE_END = lazy_re.compile(r"""[.?!]["')\]]?$""")
+_PARTIAL_TAIL = lazy_re.compile(r"IMR\s+eligible|^The\s+original\s+request,", re.I)
+_PARTIAL_HEAD = lazy_re.compile(r"was the original request", re.I)
 _MAX_HEADING_LINES = 8
-_CA_GUIDELINE = re.compile(r"Claims Administrator guideline:\s*")
-_REVIEWER_GUIDELINE = re.compile(r"MAXIMUS guideline:\s*")
-_RATIONALE = re.compile(r"Decision rationale:\s*")
+_CA_GUIDELINE = lazy_re.compile(r"Claims Administrator guideline:\s*")
+_REVIEWER_GUIDELINE = lazy_re.compile(r"MAXIMUS guideline:\s*")
+_RATIONALE = lazy_re.compile(r"Decision rationale:\s*")
 
 
 @dataclass(frozen=True)

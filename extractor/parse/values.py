@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from .. import lazy_re
+
 DATE_PATTERN = r"\d{1,2}[/-]\d{1,2}[/-](?:\d{4}|\d{2})(?!\d)"
-_NUMERIC_DATE = re.compile(r"(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})(?!\d)")
-_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_NUMERIC_DATE = lazy_re.compile(r"(\d{1,2})[/-](\d{1,2})[/-](\d{4}|\d{2})(?!\d)")
+_ISO_DATE = lazy_re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august",
      "september", "october", "november", "december"], start=1)}
-_WORD_DATE = re.compile(r"([A-Za-z]+)\.? (\d{1,2}),? (\d{4})")
+_WORD_DATE = lazy_re.compile(r"([A-Za-z]+)\.? (\d{1,2}),? (\d{4})")
 
 STATES = {
     "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",

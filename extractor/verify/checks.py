@@ -11,51 +11,52 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from .. import lazy_re
 from ..models import Category, Citation, ExtractionWarning, Flag, Item, Record
 from ..parse import classify, drugs
 
 ItemCheck = Callable[[Item, int, "LetterView"], Iterator[Flag]]
 
 # A date of service as the labelling guide reads one: after "DOS" or "date(s) of service", not any date.
-_DOS = re.compile(r"\b(?:DOS|dates?\s+of\s+service)\b\W{0,4}(?:on\s+|from\s+)?(?:\d|[A-Z][a-z]+\.?\s+\d)", re.I)
-_RETROSPECTIVE = re.compile(r"\bretro(?:spective)?\b", re.I)
+_DOS = lazy_re.compile(r"\b(?:DOS|dates?\s+of\s+service)\b\W{0,4}(?:on\s+|from\s+)?(?:\d|[A-Z][a-z]+\.?\s+\d)", re.I)
+_RETROSPECTIVE = lazy_re.compile(r"\bretro(?:spective)?\b", re.I)
 # What a short name must not keep: a dose or volume, a count of sessions or pills, a frequency or duration.
-_QUANTITY_IN_NAME = re.compile(
+_QUANTITY_IN_NAME = lazy_re.compile(
     r"\d\s*(?:mg|mcg|ml|cc|g|gm|grams?|%|percent|units?|iu)\b|#\s*\d|\b\d+\s*(?:x|times)\b|\bx\s*\d|"
     r"\b(?:\d+|one|two|three|four|five|six|eight|ten|twelve)\s+(?:sessions?|visits?|treatments?|tablets?|tabs?|capsules?|"
     r"refills?|days?|weeks?|months?|hours?|hrs?|bottles?|tubes?|boxes?|patch(?:es)?)\b|"
     r"\b(?:daily|nightly|weekly|monthly|bid|tid|qid|prn|qhs|q\d+h?|per\s+(?:day|week|month)|as needed|refills?)\b",
     re.I)
 _FUNCTION_WORD = r"(?:of|for|to|with|and|or|the|a|an|at|on|in|by|from|per|x|is|as|times|plus|vs)"
-_DANGLING = re.compile(rf"^{_FUNCTION_WORD}(?=\s)|(?<=\s){_FUNCTION_WORD}$", re.I)
+_DANGLING = lazy_re.compile(rf"^{_FUNCTION_WORD}(?=\s)|(?<=\s){_FUNCTION_WORD}$", re.I)
 # Words a medication's name may carry before its drug: a form or release word, a compound's label.
-_BEFORE_DRUG_OK = re.compile(
+_BEFORE_DRUG_OK = lazy_re.compile(
     r"(?:compound(?:ed)?|topical|oral|generic|brand|extended|immediate|sustained|delayed|release|ER|XR|IR|CR|SR|"
     r"transdermal|ophthalmic|nasal|injectable|liquid|vitamin)$", re.I)
-_STRENGTH_NUMBERS = re.compile(r"(\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*)\s*[a-z%]")
-_DOSE = re.compile(r"(\d+(?:\.\d+)?(?:\s*[/-]\s*\d+(?:\.\d+)?)*)\s*(?:mg|mcg|%)(?![a-z])", re.I)
-_UNREAD_DOSE = re.compile(r"\d+(?:\.\d+)?\s*(?:cc|percent|units?)\b", re.I)
+_STRENGTH_NUMBERS = lazy_re.compile(r"(\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)*)\s*[a-z%]")
+_DOSE = lazy_re.compile(r"(\d+(?:\.\d+)?(?:\s*[/-]\s*\d+(?:\.\d+)?)*)\s*(?:mg|mcg|%)(?![a-z])", re.I)
+_UNREAD_DOSE = lazy_re.compile(r"\d+(?:\.\d+)?\s*(?:cc|percent|units?)\b", re.I)
 # A request that is partly the original request's remainder must say which part it is.
-_ORIGINAL_MARK = re.compile(r"was\s+the\s+original\s+request", re.I)
+_ORIGINAL_MARK = lazy_re.compile(r"was\s+the\s+original\s+request", re.I)
 # The rationale's conclusion: the last verdict about medical necessity it states.
-_VERDICT = re.compile(
+_VERDICT = lazy_re.compile(
     r"(?P<neg>\b(?:not|no\s+longer|neither)\s+(?:been\s+)?(?:medically\s+)?(?:necessary|indicated|appropriate|supported|"
     r"established|warranted|recommended)|\bnon-?certif\w*|\bnot\s+certified)|"
     r"(?P<pos>\b(?:is|are|was|were|has\s+been|have\s+been)\s+(?:medically\s+necessary|(?:therefore\s+)?(?:appropriate|indicated|"
     r"supported|warranted|established)))", re.I)
-_GUIDELINE_LABELS = re.compile(r"(?P<ca>Claims\s+Administrator\s+guideline:)|(?P<rev>MAXIMUS\s+guideline:)|"
-                               r"(?P<rat>Decision\s+rationale:)", re.I)
+_GUIDELINE_LABELS = lazy_re.compile(r"(?P<ca>Claims\s+Administrator\s+guideline:)|(?P<rev>MAXIMUS\s+guideline:)|"
+                                    r"(?P<rat>Decision\s+rationale:)", re.I)
 # What a guideline paragraph may say besides its citations: "Decision based on", labels, and the stock
 # sentences that say nothing was cited ("The Expert Reviewer did not cite any medical evidence for its decision.").
-_PARAGRAPH_FILLER = re.compile(
+_PARAGRAPH_FILLER = lazy_re.compile(
     r"(?:The\s+)?(?:Claims\s+Administrator|Expert\s+Reviewer|Professional\s+Reviewer)\b[^.]*(?:\.|$)|"
     r"Decision\s+based\s+on|Section\(s\)|Page\(s\)|Guidelines?|None\s+cited|Non-?MTUS|Citation|"
     r"\b(?:the|and|of|on|not|cited|by|or)\b|[^A-Za-z]+", re.I)
-_TOPIC_MISPLACED = re.compile(r"\b(?:ODG|MTUS|ACOEM|Official\s+Disability|Chapter|section|Edition|updated)\b|"
-                              r"\b(?:19|20)\d\d\b|^\(|^(?:Guidelines?|Procedures)$", re.I)
-_BODY = re.compile(r"\b(?:Low\s+Back|Lumbar|Neck|Shoulder|Knee|Elbow|Hip|Pelvis|Forearm|Wrist|Ankle|Foot|Head)\b", re.I)
-_WEB_WORK = re.compile(r"https?://\S+|(?<!/)www\.\S+", re.I)
-_DECISION_RATIONALE = re.compile(r"Decision\s+rationale:", re.I)
+_TOPIC_MISPLACED = lazy_re.compile(r"\b(?:ODG|MTUS|ACOEM|Official\s+Disability|Chapter|section|Edition|updated)\b|"
+                                   r"\b(?:19|20)\d\d\b|^\(|^(?:Guidelines?|Procedures)$", re.I)
+_BODY = lazy_re.compile(r"\b(?:Low\s+Back|Lumbar|Neck|Shoulder|Knee|Elbow|Hip|Pelvis|Forearm|Wrist|Ankle|Foot|Head)\b", re.I)
+_WEB_WORK = lazy_re.compile(r"https?://\S+|(?<!/)www\.\S+", re.I)
+_DECISION_RATIONALE = lazy_re.compile(r"Decision\s+rationale:", re.I)
 _HEADER_LABELS = {
     "case_number": r"Case\s+Number:", "date_assigned": r"Date\s+Assigned:", "date_of_injury": r"Date\s+of\s+Injury:",
     "decision_date": r"Decision\s+Date:", "ur_denial_date": r"UR\s+Denial\s+Date:", "priority": r"Priority:",
@@ -65,16 +66,16 @@ _HEADER_LABELS = {
 _TABLE_FIELDS = {"case_number", "date_assigned", "date_of_injury", "decision_date", "ur_denial_date", "priority",
                  "application_received_date"}
 # Words of a request that name no service: what is asked (purchase, rental, coverage) or how (trial, continued).
-_LEADING_REQUEST_WORD = re.compile(
+_LEADING_REQUEST_WORD = lazy_re.compile(
     r"(?:purchase|rental|rent|continuation|continued?|coverage|request|authori[sz]ation|supply|trial|use|refills?|"
     r"renewal|retro\w*|additional|outpatient|prospective|unknown|unspecified|associated|dispense|prescription|"
     r"daily|weekly|monthly|(?:one|two|three|four|five|six|eight|ten|twelve)(?!\s+(?:phase|level|dimensional|D|"
     r"compartment|point|wheel\w*)\b))\b", re.I)
 # What parentheses after a name may hold that is no name: a quantity, a purpose, a view, a side.
-_NOT_A_NAME = re.compile(r"(?:unknown|unspecified|quantity|qty|retro|prospective|purchase|rental|left|right|bilateral|"
-                         r"for\b|to\b|per\b|x\b|times|views?|DOS|date)", re.I)
-_PARENTHESIS_AFTER = re.compile(r"([A-Za-z][A-Za-z\-]+)\s*\(\s*([A-Za-z][A-Za-z /-]*)\)")
-_CONNECTOR = re.compile(r"\s(?:with(?!\s+(?:and\s+)?(?:out\s+)?contrast)|vs\.?|versus|under|possible|and/or|plus)\s", re.I)
+_NOT_A_NAME = lazy_re.compile(r"(?:unknown|unspecified|quantity|qty|retro|prospective|purchase|rental|left|right|bilateral|"
+                              r"for\b|to\b|per\b|x\b|times|views?|DOS|date)", re.I)
+_PARENTHESIS_AFTER = lazy_re.compile(r"([A-Za-z][A-Za-z\-]+)\s*\(\s*([A-Za-z][A-Za-z /-]*)\)")
+_CONNECTOR = lazy_re.compile(r"\s(?:with(?!\s+(?:and\s+)?(?:out\s+)?contrast)|vs\.?|versus|under|possible|and/or|plus)\s", re.I)
 _PROCEDURE_CATEGORIES = {Category.surgery.value, Category.injection.value}
 _LONG_NAME_WORDS = 6
 _LONG_SITED_NAME_WORDS = 9

@@ -1,0 +1,51 @@
+"""Patterns compiled at first use: each of the package's compiles, once, and answers as ``re``'s does."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+
+import pytest
+
+import extractor
+from extractor import lazy_re
+
+
+def test_a_pattern_compiles_once_at_its_first_use_and_answers_as_re_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[str] = []
+    real = re.compile
+    monkeypatch.setattr(re, "compile", lambda *args: compiled.append(args[0]) or real(*args))
+    source = r"(?P<drug>[a-z]+)\s+(\d+)\s*mg"
+    deferred = lazy_re.compile(source, re.I)
+    assert compiled == []
+    plain = real(source, re.I)
+    text = "Tramadol 50 mg and NAPROXEN 550mg, then gabapentin 300 MG"
+    assert deferred.search(text)[0] == plain.search(text)[0]  # type: ignore[index]
+    assert compiled == [source]
+    assert deferred.findall(text) == plain.findall(text)
+    assert deferred.sub(r"\g<drug>", text) == plain.sub(r"\g<drug>", text)
+    assert [m.span() for m in deferred.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    assert deferred.split(text) == plain.split(text)
+    assert deferred.fullmatch("x 1 mg") is not None and deferred.match("and 1 mg") is not None
+    assert (deferred.pattern, deferred.flags, deferred.groups, deferred.groupindex) == \
+        (plain.pattern, plain.flags, plain.groups, plain.groupindex)
+    assert deferred.scanner(text).search().group(1) == "Tramadol"  # what is not copied is still there
+    assert compiled == [source]
+
+
+def test_a_bad_pattern_says_so_at_its_first_use() -> None:
+    broken = lazy_re.compile(r"(unclosed")
+    with pytest.raises(re.error):
+        broken.search("text")
+
+
+def test_every_pattern_the_package_defers_compiles() -> None:
+    """A typo in a pattern no test reaches would otherwise wait for the first letter that does."""
+    deferred = []
+    for module in pkgutil.walk_packages(extractor.__path__, "extractor."):
+        loaded = importlib.import_module(module.name)
+        deferred += [value for value in vars(loaded).values() if type(value).__name__ == "_Deferred"]
+    assert len(deferred) > 100
+    for pattern in deferred:
+        assert isinstance(pattern.search(""), (re.Match, type(None)))
