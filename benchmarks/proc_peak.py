@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import time
 from dataclasses import dataclass
@@ -55,20 +56,22 @@ def _high_water_kib(pid: int) -> int | None:
 def measure(command: list[str], *, env: dict[str, str] | None = None, interval: float = 0.05) -> Run:
     """Run ``command`` (output discarded) and sample its process tree until it ends. Sampling is
     sparse (scanning ``/proc`` takes CPU from what is measured); a high-water mark loses nothing
-    between samples, and the command's own is exact (``wait4``)."""
+    between samples, and the command's own is exact (``wait4``). The wait between samples ends the
+    moment the command does (its ``pidfd``), so the wall time is not rounded up to the interval."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, **(env or {})})
+    ended = os.pidfd_open(process.pid)
     peaks: dict[int, int] = {}
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        for pid in _tree(process.pid):
-            if (kib := _high_water_kib(pid)) is not None:
-                peaks[pid] = max(peaks.get(pid, 0), kib)
-        time.sleep(interval)
-    seconds = time.perf_counter() - start
+    try:
+        while not select.select([ended], [], [], interval)[0]:
+            for pid in _tree(process.pid):
+                if (kib := _high_water_kib(pid)) is not None:
+                    peaks[pid] = max(peaks.get(pid, 0), kib)
+        seconds = time.perf_counter() - start
+    finally:
+        os.close(ended)
+    _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     peaks[process.pid] = max(peaks.get(process.pid, 0), usage.ru_maxrss)
     return Run(process.returncode, seconds, max(peaks.values()) / 1024, sum(peaks.values()) / 1024, len(peaks))

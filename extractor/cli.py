@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from .errors import ImrExtractError, display_path
 from .redact import RedactedStream, Redactor
 from .resources import examples_dir
+from .terminal import Terminal
 from .writable import check_output_file, check_output_folder
 
 if TYPE_CHECKING:  # the commands import what they use, so that `--help` and light commands start at once
@@ -37,9 +36,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=P
 # highlighting either: its colour codes could split a key in two on a terminal, past the redaction).
 _shown = Redactor()
 _stdout = cast(TextIO, RedactedStream("stdout", _shown))
-err = Console(file=cast(TextIO, RedactedStream("stderr", _shown)), soft_wrap=True, markup=False, emoji=False,
-              highlight=False)
-out = Console(file=_stdout, soft_wrap=True, markup=False, emoji=False, highlight=False)
+err = Terminal(cast(TextIO, RedactedStream("stderr", _shown)))
+out = Terminal(_stdout)
 
 EXIT_SOME_FAILED = 1
 EXIT_NOTHING_EXTRACTED = 2
@@ -76,7 +74,7 @@ def _echo(text: str) -> None:
 
 
 def _warn(message: str) -> None:
-    err.print(Text.assemble(("warning:", "yellow"), " ", message))
+    err.print(("warning:", "yellow"), " ", message)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -108,7 +106,7 @@ def _check_outputs(*, files: Iterable[Path] = (), folders: Iterable[Path] = ()) 
 
 
 def _fail(message: str, code: int = EXIT_NOTHING_EXTRACTED) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", message))
+    err.print(("error:", "bold red"), " ", message)
     raise typer.Exit(code)
 
 
@@ -141,6 +139,17 @@ def _check_endpoint(settings: Settings, backend: str) -> None:
             _fail(f"the endpoint URL {settings.base_url!r} is not valid: it needs http:// or https:// and a host")
 
 
+@app.callback()
+def _before_the_command(context: typer.Context) -> None:
+    """What can start before a command's options are read (typer reads them with pydantic, about a
+    tenth of a second): for ``extract``, the PDF reader's helper, which loads PDFium on another core
+    while this process loads the settings, the record models and the parser."""
+    if context.invoked_subcommand == "extract":
+        from .read.pdf import start_reader
+
+        start_reader()
+
+
 @app.command()
 def extract(
     paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
@@ -163,7 +172,7 @@ def extract(
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
     from .read import iter_letter_paths
-    from .read.pdf import start_reader
+    from .read.pdf import stop_readers
 
     settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
                          max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
@@ -173,8 +182,8 @@ def extract(
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
-    if settings.workers == 1 and any(p.lower().endswith(".pdf") for p in letter_paths):
-        start_reader()  # PDFium loads in its helper while the parser loads here
+    if settings.workers > 1 or not any(p.lower().endswith(".pdf") for p in letter_paths):
+        stop_readers()  # started ahead (``_before_the_command``), but this process reads no PDF
     from .pipeline import extract_many
 
     chosen = _announce_backend(settings)
@@ -198,15 +207,15 @@ def _write_records(output: Path, letter_paths: list[str], backend: str, records_
             todo = _not_done(letter_paths, sink.completed()) if resume else letter_paths
             tally.skipped = len(letter_paths) - len(todo)
             with closing(records_for(todo)) as records, \
-                    RunProgress(len(todo), console=err, label=label, quiet=quiet) as progress:
+                    RunProgress(len(todo), terminal=err, label=label, quiet=quiet) as progress:
                 for record in records:
                     sink.write(record)
                     tally.add(record)
                     progress.add(record)
                     watch.see(record)
                     if record.error is not None:
-                        err.print(Text.assemble((record.provenance.source_path or record.document_id, "red"),
-                                                f": {record.error.message} ({record.error.type})"))
+                        err.print((record.provenance.source_path or record.document_id, "red"),
+                                  f": {record.error.message} ({record.error.type})")
     except KeyboardInterrupt:
         err.print(f"interrupted: {tally.line()} -> {output}")
         err.print("run the same command with --resume to go on from there")
@@ -349,7 +358,7 @@ def eval_command(
     except ImrExtractError as e:
         _fail(str(e))
     report.invalid_gold = invalid
-    print_report(report, out)
+    print_report(report, out.console)
     if (spent := _run_summary(chosen)) is not None:
         for record in records:
             spent.add(record)
@@ -377,7 +386,7 @@ def _collect(paths: Iterable[Path], backend: str, settings: Settings, into: list
     _working()
     todo = list(paths)
     watch = _EndpointWatch(settings.endpoint)
-    with RunProgress(len(todo), console=err, label="evaluating", quiet=quiet) as progress:
+    with RunProgress(len(todo), terminal=err, label="evaluating", quiet=quiet) as progress:
         for record in extract_many(todo, backend=backend, settings=settings):
             into.append(record)
             progress.add(record)
@@ -418,7 +427,7 @@ def batch_prepare(
     letters = requests = failed = doubtless = 0
     _working()
     try:
-        with RunProgress(len(letter_paths), console=err, label="preparing", quiet=quiet) as progress:
+        with RunProgress(len(letter_paths), terminal=err, label="preparing", quiet=quiet) as progress:
             for prepared in prepare(letter_paths, output, backend=backend, settings=settings):
                 letters += 1
                 requests += prepared.requests
@@ -426,7 +435,7 @@ def batch_prepare(
                 doubtless += prepared.doubtless
                 progress.step(ok=prepared.error is None)
                 if prepared.error is not None:
-                    err.print(Text.assemble((prepared.path, "red"), f": {prepared.error}"))
+                    err.print((prepared.path, "red"), f": {prepared.error}")
     except ImrExtractError as e:
         _fail(str(e))
     except OSError as e:
@@ -622,7 +631,7 @@ def stats(
         figures = compute_stats(records)
     except ImrExtractError as e:
         _fail(str(e))
-    print_stats(figures, out)
+    print_stats(figures, out.console)
 
 
 @app.command()
@@ -662,7 +671,7 @@ def serve_local(
     stopping = threading.Event()
     try:
         with local_server(model, port=port or None, context=context) as server:
-            err.print(Text.assemble(("Local model server ready.", "green"), " Point imr-extract at it:"))
+            err.print(("Local model server ready.", "green"), " Point imr-extract at it:")
             _echo("".join(f"export {k}={v}\n" for k, v in server.environment.items()) + "export IMR_MAX_CONCURRENCY=1")
             err.print("(it answers one request at a time: keep IMR_MAX_CONCURRENCY at 1). Ctrl-C stops it.")
 
@@ -699,8 +708,8 @@ def main() -> None:
     except Exception as e:
         if os.environ.get("IMR_DEBUG"):
             raise
-        err.print(Text.assemble(("error:", "bold red"), f" unexpected {type(e).__name__}: {' '.join(str(e).split())} "
-                                "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)"))
+        err.print(("error:", "bold red"), f" unexpected {type(e).__name__}: {' '.join(str(e).split())} "
+                  "(a bug or an input not foreseen: IMR_DEBUG=1 shows where)")
         raise SystemExit(EXIT_NOTHING_EXTRACTED) from None
 
 

@@ -9,12 +9,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from .models import Record
+    from .terminal import Terminal
 
 PLAIN_EVERY_SECONDS = 10.0  # a plain line at most this often, so a log of 100,000 letters stays readable
 
@@ -22,9 +21,9 @@ PLAIN_EVERY_SECONDS = 10.0  # a plain line at most this often, so a log of 100,0
 class RunProgress:
     """Counts records as they are written and shows how the run goes."""
 
-    def __init__(self, total: int, *, console: Console, label: str = "extracting", quiet: bool = False,
+    def __init__(self, total: int, *, terminal: Terminal, label: str = "extracting", quiet: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.total, self.console, self.label, self.quiet, self._clock = total, console, label, quiet, clock
+        self.total, self.terminal, self.label, self.quiet, self._clock = total, terminal, label, quiet, clock
         self.done = self.failed = self.flagged = 0
         self._started = clock()
         self._last_line = self._started
@@ -32,12 +31,12 @@ class RunProgress:
         self._task: TaskID | None = None
 
     def __enter__(self) -> RunProgress:
-        if not self.quiet and self.console.is_terminal:
+        if not self.quiet and self.terminal.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[counts]}"), console=self.console, transient=True)
+                                 TextColumn("{task.fields[counts]}"), console=self.terminal.console, transient=True)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.label, total=self.total, rate="", counts="")
         return self
@@ -69,5 +68,5 @@ class RunProgress:
         elif not self.quiet and (self._clock() - self._last_line >= PLAIN_EVERY_SECONDS or self.done == self.total):
             self._last_line = self._clock()
             left = (self.total - self.done) / self.rate if self.rate else 0.0
-            self.console.print(f"{self.label}: {self.done}/{self.total} letters, {self.rate:.1f} letters/s, "
-                               f"about {left:.0f} s left; {self.counts()}", highlight=False)
+            self.terminal.print(f"{self.label}: {self.done}/{self.total} letters, {self.rate:.1f} letters/s, "
+                                f"about {left:.0f} s left; {self.counts()}")

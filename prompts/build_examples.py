@@ -15,7 +15,8 @@ from pathlib import Path
 from extractor.llm.prompt import PROMPT_VERSION, hybrid_excerpt
 from extractor.llm.schema import answer_from_gold
 from extractor.parse import parse_letter
-from extractor.read import normalise, read_letter
+from extractor.read import read_letter
+from extractor.read.text import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_LETTER = "syn-c-01"

@@ -53,3 +53,14 @@ def test_the_pdf_helper_does_not_load_the_package(tmp_path: Path) -> None:
     finally:
         reader._stop(timed_out=True)
     assert "pdfium" in maps and "pydantic_core" not in maps
+
+
+def test_an_offline_extract_into_a_log_loads_no_rich_and_no_model_stack(tmp_path: Path) -> None:
+    """One letter's run, as a queue worker or a script starts it (stderr to a file): rich is for terminals."""
+    letter = Path(__file__).resolve().parent.parent / "extractor" / "examples" / "CM16-0230548.pdf"
+    out = tmp_path / "records.jsonl"
+    loaded = _loaded("from extractor.cli import main; main()", "extract", "-b", "offline", "-q", "-o", str(out), str(letter),
+                     tmp_path=tmp_path)
+    assert out.read_text().count("\n") == 1
+    unwanted = (HEAVY - {"drug_named_entity_recognition"}) | {"rich", "httpx", "diskcache"}  # a new HOME: the lexicon's first use
+    assert not loaded & unwanted, loaded & unwanted

@@ -34,3 +34,16 @@ def test_the_helper_outlives_a_thread_that_started_it() -> None:
     first.start()
     first.join()  # the kernel now ends the helper that thread started
     assert reader.pages(GOOD, data)
+
+
+def test_a_reader_started_ahead_can_be_stopped_and_starts_again_when_needed() -> None:
+    """The command starts the helper before it knows whether worker processes will read the PDFs; a run
+    that turns out to use them ends it, and a later PDF starts it again."""
+    from extractor.read import pdf
+
+    pdf.start_reader()
+    started = pdf._readers[0]._process
+    assert started is not None and started.poll() is None
+    pdf.stop_readers()
+    assert pdf._readers[0]._process is None and started.poll() is not None
+    assert "CM16-0230548" in "".join(pdf.pdf_pages(GOOD, GOOD.read_bytes()))

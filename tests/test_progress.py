@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
-
 from extractor.models import ErrorInfo, Provenance, Record
 from extractor.progress import PLAIN_EVERY_SECONDS, RunProgress
+from extractor.terminal import Terminal
 
 
 def _record(*, failed: bool = False, flagged: bool = False) -> Record:
@@ -27,8 +26,7 @@ class _Clock:
 
 def test_plain_lines_when_not_a_terminal_at_most_every_few_seconds_and_at_the_end() -> None:
     out, clock = io.StringIO(), _Clock()
-    console = Console(file=out, force_terminal=False, width=200)
-    with RunProgress(4, console=console, clock=clock) as progress:
+    with RunProgress(4, terminal=Terminal(out, force_terminal=False), clock=clock) as progress:
         for record in (_record(), _record(failed=True), _record(flagged=True), _record()):
             clock.now += PLAIN_EVERY_SECONDS / 2 + 0.1
             progress.add(record)
@@ -39,7 +37,7 @@ def test_plain_lines_when_not_a_terminal_at_most_every_few_seconds_and_at_the_en
 
 def test_quiet_prints_nothing() -> None:
     out = io.StringIO()
-    with RunProgress(2, console=Console(file=out, force_terminal=False), quiet=True) as progress:
+    with RunProgress(2, terminal=Terminal(out, force_terminal=False), quiet=True) as progress:
         progress.add(_record())
         progress.add(_record())
     assert out.getvalue() == "" and progress.done == 2
@@ -47,10 +45,10 @@ def test_quiet_prints_nothing() -> None:
 
 def test_a_terminal_gets_a_live_bar_with_the_counts() -> None:
     out = io.StringIO()
-    console = Console(file=out, force_terminal=True, width=200)
-    with RunProgress(2, console=console) as progress:
+    terminal = Terminal(out, force_terminal=True)
+    with RunProgress(2, terminal=terminal) as progress:
         progress.add(_record(flagged=True))
-        console.file.flush()
+        terminal.stream.flush()
         assert progress._bar is not None
         task = progress._bar.tasks[0]
         assert task.completed == 1 and task.fields["counts"] == "0 failed, 1 to review"

@@ -46,7 +46,8 @@ from ..models import (
 from ..parse import ParsedLetter, clean_letter, parse_letter
 from ..parse.drugclass import item_groups
 from ..parse.segment import Region
-from ..read import CleanText, LetterText, collapse
+from ..read import LetterText
+from ..read.text import CleanText, collapse
 from ..record import parser_record, provenance
 from ..verify import verify
 from .budget import TooLong, answer_tokens, plan_parts, prompt_tokens

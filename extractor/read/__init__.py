@@ -1,5 +1,6 @@
 """Reading: letter files (.pdf through an isolated PDFium process, .txt in any common encoding) into
-text, and that text normalised with a map back to the original offsets."""
+text; ``text`` normalises it with a map back to the original offsets. Importing this package loads
+neither the record models nor the parser, so a command can start the PDF reader's helper first."""
 
 from .files import (
     DEFAULT_MAX_BYTES,
@@ -12,7 +13,6 @@ from .files import (
     read_letter,
     source_name,
 )
-from .text import CleanText, collapse, normalise
 
-__all__ = ["DEFAULT_MAX_BYTES", "PAGE_BREAK", "SUPPORTED_SUFFIXES", "CleanText", "LetterSource", "LetterText",
-           "collapse", "iter_letter_paths", "normalise", "portable", "read_letter", "source_name"]
+__all__ = ["DEFAULT_MAX_BYTES", "PAGE_BREAK", "SUPPORTED_SUFFIXES", "LetterSource", "LetterText", "iter_letter_paths",
+           "portable", "read_letter", "source_name"]

@@ -133,6 +133,14 @@ def start_reader() -> None:
         _readers[0]._connection()
 
 
+def stop_readers() -> None:
+    """End this process's reader helpers now (they start again on the next PDF)."""
+    for reader in _readers:
+        with reader._lock:
+            if reader._process is not None:
+                reader._stop(timed_out=True)
+
+
 def pdf_pages(path: str | Path, data: bytes) -> list[str]:
     """The text of each page of a PDF, read by the first of this process's reader helpers that is free
     (else the first, once it is)."""
