@@ -6,8 +6,9 @@ asserts nothing.
 In one run, alternating each command with its baseline, the median of ``--repeat``: one PDF letter
 and the whole folder, ``imr-extract extract`` (offline, to JSONL) against ``pdfium_text.py`` (the text
 of the same PDFs with pypdfium2, nothing else): wall time and peak memory of the process tree (the
-command, its PDF reader helper and its workers: ``proc_peak.py``); ``--workers 2`` on the folder; and
-``imr-extract --help``. Each command starts cold (a new interpreter; the drug lexicon's index already
+command, its PDF reader helper and its workers: ``proc_peak.py``); ``--workers 2`` on the folder;
+``imr-extract --help``; and the floor of a one-letter run, a process that only loads typer and
+pydantic-settings (``bench_start.py`` says where the rest goes). Each command starts cold (a new interpreter; the drug lexicon's index already
 built, as after the first use; the package's bytecode compiled first, as ``pip install`` compiles it,
 even where ``PYTHONDONTWRITEBYTECODE`` would leave an editable checkout compiling on every start). The machine's load is printed: timings on a shared machine are noisy,
 the ratios from one alternating run less so.
@@ -31,6 +32,8 @@ CORPUS = HERE.parent.parent / "shared" / "data" / "real-letters" / "pdf"
 CLI = str(Path(sys.executable).with_name("imr-extract"))
 BASELINE = [sys.executable, str(HERE / "pdfium_text.py")]
 TARGETS = {"one": (4.0, 150), "corpus": (1.5, 150)}
+# What no code of ours can go under: the command line's and the settings' libraries loaded, one setting declared.
+FLOOR = "import typer, pydantic_settings\nclass S(pydantic_settings.BaseSettings):\n    x: int = 1\nS()"
 
 
 def median(runs: list[Run], field: str) -> float:
@@ -54,6 +57,7 @@ def main() -> None:
             "corpus": (extract + [str(args.pdf_dir)], BASELINE + [str(args.pdf_dir)]),
             "workers2": (extract + ["--workers", "2", str(args.pdf_dir)], None),
             "help": ([CLI, "--help"], None),
+            "floor": ([sys.executable, "-c", FLOOR], None),
         }
         measure(jobs["one"][0])  # the lexicon's index, if this install has not built it yet
         runs: dict[str, list[Run]] = {f"{job}{side}": [] for job in jobs for side in ("", "-baseline")}
@@ -79,6 +83,9 @@ def main() -> None:
                   f"(target <= {memory_target} MiB)")
     print(f"  --workers 2 peak summed over the processes: {median(runs['workers2'], 'peak_sum_mib'):.0f} MiB (target <= 250 MiB)")
     print(f"  imr-extract --help: {median(runs['help'], 'seconds'):.2f} s (target <= 0.3 s)")
+    floor = median(runs["floor"], "seconds")
+    print(f"  the floor, a process that only imports typer and pydantic-settings: {floor:.2f} s, "
+          f"{floor / median(runs['one-baseline'], 'seconds'):.2f}x pypdfium2's one letter")
     print(f"load after: {os.getloadavg()[0]:.1f} (1 min)")
 
 

@@ -139,17 +139,6 @@ def _check_endpoint(settings: Settings, backend: str) -> None:
             _fail(f"the endpoint URL {settings.base_url!r} is not valid: it needs http:// or https:// and a host")
 
 
-@app.callback()
-def _before_the_command(context: typer.Context) -> None:
-    """What can start before a command's options are read (typer reads them with pydantic, about a
-    tenth of a second): for ``extract``, the PDF reader's helper, which loads PDFium on another core
-    while this process loads the settings, the record models and the parser."""
-    if context.invoked_subcommand == "extract":
-        from .read.pdf import start_reader
-
-        start_reader()
-
-
 @app.command()
 def extract(
     paths: Annotated[list[Path] | None, typer.Argument(help="Letter files (.pdf, .txt) or folders of them.")] = None,
@@ -172,18 +161,20 @@ def extract(
 
     The API key is read from IMR_API_KEY only, so it never shows in a shell history or process list."""
     from .read import iter_letter_paths
-    from .read.pdf import stop_readers
+    from .read.pdf import start_reader, stop_readers
 
-    settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
-                         max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
     inputs = list(paths or []) + ([examples_dir()] if examples else [])
     if not inputs:
         _fail("no letters given: pass files or folders, or --examples")
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
-    if settings.workers > 1 or not any(p.lower().endswith(".pdf") for p in letter_paths):
-        stop_readers()  # started ahead (``_before_the_command``), but this process reads no PDF
+    if workers in (None, 1) and any(p.lower().endswith(".pdf") for p in letter_paths):
+        start_reader()  # PDFium loads in its helper on another core while the settings, the models and the parser load here
+    settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
+                         max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
+    if settings.workers > 1:
+        stop_readers()  # IMR_WORKERS: the worker processes read the PDFs
     from .pipeline import extract_many
 
     chosen = _announce_backend(settings)
