@@ -40,8 +40,7 @@ def wrap(owner, name, before, after=""):
         mark(after)
         return result
     setattr(owner, name, wrapped)
-wrap(pdf, "start_reader", "typer reads the options (and loads pydantic)")
-wrap(cli, "_settings", "", "settings (pydantic-settings)")
+wrap(cli, "_settings", "typer reads the options (and loads pydantic)", "settings (pydantic-settings)")
 wrap(cli, "_announce_backend", "record models and parser loaded")
 wrap(pdf.PdfReader, "_ask", "", "wait for the PDF's text")
 atexit.register(lambda: (mark("letter parsed, checked and written"), print(json.dumps(marks), file=sys.stderr)))

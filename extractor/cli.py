@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -169,12 +170,13 @@ def extract(
     letter_paths = list(dict.fromkeys(str(p) for p in iter_letter_paths(inputs)))
     if not letter_paths:
         _fail("no .pdf or .txt letters found in " + ", ".join(map(str, inputs)))
-    if workers in (None, 1) and any(p.lower().endswith(".pdf") for p in letter_paths):
-        start_reader()  # PDFium loads in its helper on another core while the settings, the models and the parser load here
+    reads_pdfs = workers in (None, 1) and any(p.lower().endswith(".pdf") for p in letter_paths)
+    if reads_pdfs:
+        start_reader()  # if ``main`` did not: PDFium loads in its helper while the settings, models and parser load here
     settings = _settings(backend=backend, max_file_mb=max_file_mb, workers=workers, base_url=base_url, model=model, mode=mode,
                          max_concurrency=concurrency, requests_per_minute=rpm, no_cache=no_cache)
-    if settings.workers > 1:
-        stop_readers()  # IMR_WORKERS: the worker processes read the PDFs
+    if not reads_pdfs or settings.workers > 1:
+        stop_readers()  # this process reads no PDF: none given, or worker processes read them
     from .pipeline import extract_many
 
     chosen = _announce_backend(settings)
@@ -694,6 +696,12 @@ def main() -> None:
     # Start-up only allocates (imports, pydantic's classes, the command's set-up): a collection then
     # frees nothing and costs a tenth of the start. ``_working`` turns collection back on.
     gc.disable()
+    if sys.argv[1:2] == ["extract"]:
+        # Its PDF reader's helper loads PDFium on another core while typer, pydantic and the settings load
+        # here (``extract`` stops it if this process reads no PDF).
+        from .read.pdf import start_reader
+
+        start_reader()
     try:
         app()
     except Exception as e:
