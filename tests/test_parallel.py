@@ -36,6 +36,27 @@ def slow_last(sources: Iterable[str], *, backend: str, settings: Settings) -> It
         yield Record(document_id=source, provenance=Provenance(backend=backend, package_version="0", source_path=source))
 
 
+def taken_in_a_thread(sources: Iterable[str], *, backend: str, settings: Settings) -> Iterator[Record]:
+    """A worker's batch that takes its letters in a thread of its own, as the model stream does (a letter
+    may be slow to come), while its records, large ones, go out from the calling thread."""
+    import queue
+    import threading
+
+    taken: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=lambda: [*map(taken.put, sources), taken.put(None)], daemon=True).start()
+    while (source := taken.get()) is not None:
+        yield Record(document_id=source, provenance=Provenance(backend=backend, package_version="0", source_path=source),
+                     warnings=[{"code": "encoding", "message": source * 20_000}])
+
+
+def test_a_worker_sends_whole_messages_when_two_of_its_threads_send() -> None:
+    """Seen in CI: a record half-written to the pipe when the thread taking letters said it started one;
+    the parent read a corrupt message and the batch stopped."""
+    names = [f"letter-{n}" for n in range(300)]
+    records = list(extract_sharded(names, backend="hybrid", settings=Settings(workers=2), run=taken_in_a_thread))
+    assert [r.document_id for r in records] == names and all(r.error is None for r in records)
+
+
 def test_a_worker_that_finished_its_share_is_not_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     """One worker is still on the last letter when the other has ended, its share done."""
     from multiprocessing.context import SpawnProcess

@@ -7,15 +7,16 @@ of letters is dealt ahead of the oldest unfinished one, so memory stays flat how
 
 A worker that dies (a crash in native code, the kernel's out-of-memory killer) costs only the
 letters it had started: each gets an error record naming it, a new worker takes over the rest.
-Each worker sends on a pipe of its own: a queue shared by the workers has a lock that a worker
-killed while sending would hold for ever, and the others would wait on it. Workers die with the
-parent, even on ``kill -9``, and leave Ctrl-C to it.
+Each worker sends on a pipe of its own, one whole message at a time: a queue shared by the workers
+has a lock that a worker killed while sending would hold for ever, and the others would wait on it.
+Workers die with the parent, even on ``kill -9``, and leave Ctrl-C to it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -182,16 +183,23 @@ def _work(run: Batch, backend: str, settings: Settings, tasks: Any, results: Any
 
     tie_to_parent(parent_pid)
     order: deque[int] = deque()
+    sending = threading.Lock()
+
+    def send(kind: str, index: int | None, payload: str | None) -> None:
+        """One whole message at a time: a model batch takes its letters (and says so) in a thread of its
+        own while this one sends records, and two sends at once interleave their bytes on the pipe."""
+        with sending:
+            results.send((kind, index, payload))
 
     def dealt() -> Iterator[str | tuple[str, bytes]]:
         while (task := tasks.get()) is not None:
             index, path = task
             order.append(index)
-            results.send(("start", index, None))
+            send("start", index, None)
             yield path
 
     try:
         for record in run(dealt(), backend=backend, settings=settings):
-            results.send(("record", order.popleft(), record.model_dump_json()))
+            send("record", order.popleft(), record.model_dump_json())
     except Exception as e:  # noqa: BLE001 - a set-up error (no letter's): the parent reports it
-        results.send(("fatal", None, f"a worker could not run: {e}"))
+        send("fatal", None, f"a worker could not run: {e}")
