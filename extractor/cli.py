@@ -696,9 +696,9 @@ def main() -> None:
     # Start-up only allocates (imports, pydantic's classes, the command's set-up): a collection then
     # frees nothing and costs a tenth of the start. ``_working`` turns collection back on.
     gc.disable()
-    if sys.argv[1:2] == ["extract"]:
+    if sys.argv[1:2] == ["extract"] and not any(arg.startswith("--workers") for arg in sys.argv):
         # Its PDF reader's helper loads PDFium on another core while typer, pydantic and the settings load
-        # here (``extract`` stops it if this process reads no PDF).
+        # here (``extract`` stops it if this process reads no PDF: only .txt letters, or IMR_WORKERS).
         from .read.pdf import start_reader
 
         start_reader()
