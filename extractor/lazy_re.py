@@ -16,16 +16,30 @@ _COPIED = ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn",
 
 
 class _Deferred:
+    """Answers as its compiled pattern does; not an ``re.Pattern`` itself (``re.search(it, ...)`` and
+    ``isinstance`` do not take it). Copied, it is itself; pickled, it is compiled again where it lands."""
+
     def __init__(self, pattern: str, flags: int) -> None:
         self._source = (pattern, flags)
 
     def __getattr__(self, name: str) -> Any:  # only for what is not set: the first use, and rare attributes
+        if name.startswith("_"):  # its own state (absent while copy or pickle builds one) and protocols
+            raise AttributeError(name)
         compiled = self.__dict__.get("_compiled")
         if compiled is None:
             self._compiled = compiled = re.compile(*self._source)
             for attribute in _COPIED:
                 setattr(self, attribute, getattr(compiled, attribute))
         return getattr(compiled, name)
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return compile, self._source
+
+    def __copy__(self) -> _Deferred:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Deferred:
+        return self
 
     def __repr__(self) -> str:
         return f"lazy_re.compile({self._source[0]!r}, {self._source[1]})"

@@ -1,7 +1,8 @@
 """What the command line says to a person on stderr or stdout: rich's styles and live bars on a
 terminal; plain lines in a log or a pipe, where rich is not even loaded (it is a tenth of a one-letter
-run's start). Either way a line is text, never markup, and rich's rule for control characters holds
-in both: bell, backspace, vertical tab, form feed and carriage return are dropped."""
+run's start). Either way a line is text, never markup, and rich's rules hold in both: bell,
+backspace, vertical tab, form feed and carriage return are dropped, tabs become spaces to the next
+eighth column."""
 
 from __future__ import annotations
 
@@ -36,7 +37,11 @@ class Terminal:
         """As rich decides; rich is asked only where it could say yes (a tty, or one forced by its variables)."""
         if self._force_terminal is False:
             return False
-        could = self._force_terminal or self.stream.isatty() or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")
+        try:
+            tty = self.stream.isatty()
+        except ValueError:  # closed
+            tty = False
+        could = self._force_terminal or tty or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE")
         return bool(could) and self.console.is_terminal
 
     def print(self, *parts: Part, style: str = "") -> None:
@@ -46,5 +51,6 @@ class Terminal:
 
             self.console.print(Text.assemble(*parts, style=style))
             return
-        self.stream.write("".join(part if isinstance(part, str) else part[0] for part in parts).translate(_DROPPED) + "\n")
+        line = "".join(part if isinstance(part, str) else part[0] for part in parts).translate(_DROPPED)
+        self.stream.write(line.expandtabs(8) + "\n")
         self.stream.flush()

@@ -29,6 +29,13 @@ def test_importing_the_package_and_the_command_line_loads_nothing_heavy(tmp_path
     assert not loaded & (HEAVY | {"pydantic", "rapidfuzz"}), loaded & (HEAVY | {"pydantic", "rapidfuzz"})
 
 
+def test_the_reading_package_loads_no_models_until_its_text_names_are_used(tmp_path: Path) -> None:
+    """The command starts the PDF reader's helper from ``extractor.read`` before pydantic loads; the
+    normalising names are still there for whoever imports them."""
+    assert "pydantic" not in _loaded("import extractor.read.pdf", tmp_path=tmp_path)
+    assert "pydantic" in _loaded("from extractor.read import normalise, CleanText, collapse", tmp_path=tmp_path)
+
+
 def test_an_offline_batch_over_workers_loads_no_model_stack(tmp_path: Path) -> None:
     """Each worker process runs the pipeline and the sharding: the model client (openai, instructor,
     httpx) is 40 MB a process that an offline batch does not use."""

@@ -191,10 +191,10 @@ def test_what_no_command_foresaw_is_still_one_line(monkeypatch: pytest.MonkeyPat
 def test_the_installed_command_is_that_last_resort() -> None:
     """The ``imr-extract`` script users run calls ``main`` (its one-line last resort, its quick start), not
     the typer app, whose unforeseen errors are tracebacks."""
-    from importlib.metadata import entry_points
+    import tomllib
 
-    (script,) = entry_points(group="console_scripts", name="imr-extract")
-    assert script.value == "extractor.cli:main"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["scripts"]["imr-extract"] == "extractor.cli:main"
 
 
 def test_a_parquet_part_cut_short_is_one_line_on_resume_and_review(tmp_path: Path) -> None:

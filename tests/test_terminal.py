@@ -13,7 +13,7 @@ from extractor.terminal import Terminal
 
 PARTS = [(("error:", "bold red"), " ", "/letters/a\rb\x07c\x1b[31m.pdf", ": not a PDF"),
          (("warning:", "yellow"), " naïve [bold]not markup[/bold] \u200b\x0b\x0c\x08end",),
-         ("plain line",)]
+         ("plain line",), ("columns:\tone\t\ttwo  \tthree",)]
 
 
 @pytest.mark.parametrize("parts", PARTS)
@@ -40,3 +40,9 @@ def test_a_pipe_is_not_a_terminal_unless_rich_is_told_so(monkeypatch: pytest.Mon
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert Terminal(io.StringIO()).is_terminal
     assert not Terminal(io.StringIO(), force_terminal=False).is_terminal
+
+
+def test_a_closed_stream_is_no_terminal() -> None:
+    closed = io.StringIO()
+    closed.close()
+    assert not Terminal(closed).is_terminal
