@@ -26,14 +26,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from proc_peak import Run, measure  # noqa: E402 - benchmarks/ is not a package
+from bench_start import FLOOR  # noqa: E402 - benchmarks/ is not a package
+from proc_peak import Run, measure  # noqa: E402
 
 CORPUS = HERE.parent.parent / "shared" / "data" / "real-letters" / "pdf"
 CLI = str(Path(sys.executable).with_name("imr-extract"))
 BASELINE = [sys.executable, str(HERE / "pdfium_text.py")]
 TARGETS = {"one": (4.0, 150), "corpus": (1.5, 150)}
-# What no code of ours can go under: the command line's and the settings' libraries loaded, one setting declared.
-FLOOR = "import typer, pydantic_settings\nclass S(pydantic_settings.BaseSettings):\n    x: int = 1\nS()"
 
 
 def median(runs: list[Run], field: str) -> float:

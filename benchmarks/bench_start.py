@@ -47,6 +47,7 @@ atexit.register(lambda: (mark("letter parsed, checked and written"), print(json.
 sys.argv = ["imr-extract", *sys.argv[1:]]
 cli.main()
 """
+# What no code of ours can go under: the command line's and the settings' libraries loaded, one setting declared.
 FLOOR = "import typer, pydantic_settings\nclass S(pydantic_settings.BaseSettings):\n    x: int = 1\nS()"
 
 

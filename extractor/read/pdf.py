@@ -138,7 +138,7 @@ def stop_readers() -> None:
     for reader in _readers:
         with reader._lock:
             if reader._process is not None:
-                reader._stop(timed_out=True)
+                reader._stop(timed_out=True)  # killed, as a stalled one is: one still loading PDFium would not hear EOF
 
 
 def pdf_pages(path: str | Path, data: bytes) -> list[str]:
